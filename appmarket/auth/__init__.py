@@ -1,0 +1,1 @@
+"""Accounts, tokens, robots and the permission matrix."""

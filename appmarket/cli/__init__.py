@@ -1,0 +1,1 @@
+"""The ``appmarket`` command line."""

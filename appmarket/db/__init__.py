@@ -1,0 +1,1 @@
+"""Relational state: sqlmodel tables, the engine, and alembic migrations."""

@@ -1,0 +1,1 @@
+"""Projects: the tenants that own charts, images, members and robots."""

@@ -1,0 +1,72 @@
+"""The service graph: what ``create_app`` builds once and hands to every request.
+
+Kept free of Litestar so the CLI and benchmarks can build the same graph without a web server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appmarket.auth.accounts import AccountService
+from appmarket.auth.service import AuthService
+from appmarket.db import migrate
+from appmarket.db.engine import Database, make_engine, make_unpooled_engine
+from appmarket.projects.service import ProjectService
+from appmarket.repo.charts import ChartService
+from appmarket.repo.index_cache import IndexCache
+from appmarket.settings import S3Storage, Settings
+from appmarket.storage.base import BlobStore
+from appmarket.storage.factory import open_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: BlobStore
+    auth: AuthService
+    accounts: AccountService
+    projects: ProjectService
+    index: IndexCache
+    charts: ChartService
+
+    def close(self) -> None:
+        self.store.close()
+        self.db.dispose()
+
+
+def prepare_database(settings: Settings) -> None:
+    """Create the data directory and bring the schema up to date."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    engine = make_unpooled_engine(settings.effective_database_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    db = Database(make_engine(settings.effective_database_url))
+    store = open_store(settings)
+    auth = AuthService(db)
+    index = IndexCache(db, settings.index_revalidate_seconds)
+    presign = isinstance(settings.storage, S3Storage) and settings.storage.presign_downloads
+    expiry = settings.storage.presign_expiry if isinstance(settings.storage, S3Storage) else 300
+    return Services(
+        settings=settings, db=db, store=store, auth=auth, accounts=AccountService(db, auth),
+        projects=ProjectService(db, auth), index=index,
+        charts=ChartService(db, store, auth, index, settings.chart_limits, presign=presign,
+                            presign_expiry=expiry),
+    )
+
+
+def bootstrap(settings: Settings) -> str | None:
+    """Migrate (if enabled) and create the first admin; return its token when it was just created."""
+    if settings.auto_migrate:
+        prepare_database(settings)
+    services = build_services(settings)
+    try:
+        return services.auth.ensure_admin(settings.admin_username)
+    finally:
+        services.close()

@@ -1,0 +1,1 @@
+"""Test helpers and pytest plugins shared by the suites (listed in ``tests/conftest.py``)."""
