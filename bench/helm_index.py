@@ -116,7 +116,7 @@ def load(url: str, path: str, count: int, concurrency: int, headers: dict[str, s
 class _KeepAliveHandler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -181,7 +181,7 @@ def main() -> None:
             static_dir.mkdir()
             (static_dir / "index.yaml").write_bytes(httpx.get(f"{url}/bench/index.yaml").content)
             srv, static_url = static_server(static_dir)
-            s_rps, s_p50, s_p99, s_bps = load(static_url, "/index.yaml", args.requests, args.concurrency)
+            s_rps, s_p50, s_p99, _ = load(static_url, "/index.yaml", args.requests, args.concurrency)
             srv.shutdown()
             print(f"static file server, same bytes: {s_rps:.1f} req/s, p50 {s_p50:.1f} ms, p99 {s_p99:.1f} ms")
             print(f"GET index.yaml ratio to static ceiling: {rps / s_rps:.2f}x [target >= 0.5x]")

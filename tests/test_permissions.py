@@ -6,7 +6,7 @@ import pytest
 
 from appmarket.auth.permissions import Action, Role, actions_for
 
-P, U, D, O, A = Action.PULL, Action.PUSH, Action.DELETE, Action.OVERWRITE, Action.ADMIN
+P, U, D, W, A = Action.PULL, Action.PUSH, Action.DELETE, Action.OVERWRITE, Action.ADMIN
 
 CASES = [
     # (is_admin, role, public, signed_in, robot_actions) -> allowed
@@ -16,9 +16,9 @@ CASES = [
     ((False, None, False, True, None), set()),                  # signed-in stranger, private
     ((False, Role.VIEWER, False, True, None), {P}),
     ((False, Role.DEVELOPER, False, True, None), {P, U}),
-    ((False, Role.MAINTAINER, False, True, None), {P, U, D, O}),
-    ((False, Role.ADMIN, False, True, None), {P, U, D, O, A}),
-    ((True, None, False, True, None), {P, U, D, O, A}),         # system administrator
+    ((False, Role.MAINTAINER, False, True, None), {P, U, D, W}),
+    ((False, Role.ADMIN, False, True, None), {P, U, D, W, A}),
+    ((True, None, False, True, None), {P, U, D, W, A}),         # system administrator
     ((False, None, False, True, frozenset({P, U})), {P, U}),    # robot of this project
     ((False, None, False, True, frozenset({P, A})), {P}),       # a robot can never administer
     ((False, None, False, True, frozenset()), set()),

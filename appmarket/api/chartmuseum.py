@@ -6,7 +6,7 @@ same ``{"error": ...}`` bodies and status codes.
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import Any, BinaryIO, cast
 
 import anyio.to_thread
 from litestar import Request, Response, Router, delete, get, head, post
@@ -28,7 +28,7 @@ def _force(request: Request[Any, Any, Any]) -> bool:
     return value is not None and value.lower() not in ("false", "0", "no")
 
 
-async def _read_upload(request: Request[Any, Any, Any], limit: int) -> tuple[IO[bytes], bytes | None]:
+async def _read_upload(request: Request[Any, Any, Any], limit: int) -> tuple[BinaryIO, bytes | None]:
     """The chart package (spooled) and optional provenance from a raw or multipart body."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
@@ -42,7 +42,7 @@ async def _read_upload(request: Request[Any, Any, Any], limit: int) -> tuple[IO[
         raise Invalid("multipart upload needs a file field named 'chart'")
     prov_field = form.get("prov")
     prov = await prov_field.read() if isinstance(prov_field, UploadFile) else None
-    return chart.file, prov
+    return cast(BinaryIO, chart.file), prov
 
 
 @post("/{project:str}/charts", status_code=HTTP_201_CREATED, request_max_body_size=None)

@@ -42,7 +42,7 @@ BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="AppMarket"'}
 def status_for(exc: AppMarketError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from typing import IO, Any
+from typing import Any, BinaryIO, cast
 
 from litestar import Request
 
@@ -12,7 +12,7 @@ from appmarket.errors import TooLarge
 SPOOL_IN_MEMORY = 1024 * 1024
 
 
-async def spool_body(request: Request[Any, Any, Any], limit: int) -> IO[bytes]:
+async def spool_body(request: Request[Any, Any, Any], limit: int) -> BinaryIO:
     """Copy the request body to a spooled temporary file, refusing it once it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -29,4 +29,4 @@ async def spool_body(request: Request[Any, Any, Any], limit: int) -> IO[bytes]:
         spool.close()
         raise
     spool.seek(0)
-    return spool
+    return cast(BinaryIO, spool)

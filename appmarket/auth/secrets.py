@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()
-TOKEN_PREFIX = "amk_"
+TOKEN_PREFIX = "amk_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_password(password: str) -> str:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from appmarket.auth import secrets as sec
 from appmarket.auth.permissions import ROBOT_GRANTABLE, Action, Role, actions_for
-from appmarket.auth.schemas import ANONYMOUS, Principal
+from appmarket.auth.schemas import Principal
 from appmarket.db.engine import Database
 from appmarket.db.models import ApiToken, Membership, Project, Robot, User, utcnow
 from appmarket.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized

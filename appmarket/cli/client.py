@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import httpx
+from click._termui_impl import ProgressBar
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -32,7 +33,7 @@ def server_message(resp: httpx.Response) -> str:
     return str(body)
 
 
-def _chunks(path: Path, bar: click.progressbar[int] | None) -> Iterator[bytes]:
+def _chunks(path: Path, bar: ProgressBar[int] | None) -> Iterator[bytes]:
     with path.open("rb") as fh:
         while chunk := fh.read(64 * 1024):
             if bar is not None:

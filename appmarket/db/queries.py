@@ -31,10 +31,11 @@ def bump_index_rev(s: Session, project_id: int | None) -> ProjectRef:
     project commit in revision order; on SQLite the transaction already holds the write lock.
     """
     now = utcnow()
-    stmt = (update(Project).where(Project.id == project_id)  # type: ignore[arg-type]
-            .values(index_rev=Project.index_rev + 1, index_changed_at=now)
-            .returning(Project.id, Project.name, Project.visibility, Project.index_rev))
-    row = s.exec(stmt).first()  # type: ignore[call-overload]
+    table = Project.__table__  # type: ignore[attr-defined]  # sqlmodel does not type __table__
+    stmt = (update(table).where(table.c.id == project_id)
+            .values(index_rev=table.c.index_rev + 1, index_changed_at=now)
+            .returning(table.c.id, table.c.name, table.c.visibility, table.c.index_rev))
+    row = s.connection().execute(stmt).first()
     if row is None:
         raise NotFound("project no longer exists")
     return ProjectRef(id=row[0], name=row[1], visibility=row[2], rev=row[3], changed_at=now)
@@ -42,11 +43,11 @@ def bump_index_rev(s: Session, project_id: int | None) -> ProjectRef:
 
 def record_blob(s: Session, digest: str, size: int, media_type: str) -> None:
     """Insert the blob row unless it exists (two uploads of the same bytes may race)."""
-    values = {"digest": digest, "size": size, "media_type": media_type, "created_at": utcnow()}
+    now = utcnow()
     dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        s.exec(postgresql.insert(Blob).values(**values).on_conflict_do_nothing())  # type: ignore[call-overload]
-    elif dialect == "sqlite":
-        s.exec(sqlite.insert(Blob).values(**values).on_conflict_do_nothing())  # type: ignore[call-overload]
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(Blob).values(digest=digest, size=size, media_type=media_type, created_at=now)
+        s.connection().execute(stmt.on_conflict_do_nothing())
     elif s.get(Blob, digest) is None:
-        s.add(Blob(**values))
+        s.add(Blob(digest=digest, size=size, media_type=media_type, created_at=now))

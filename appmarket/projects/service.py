@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from appmarket.auth.permissions import Action, Role
 from appmarket.auth.schemas import MemberOut, Principal
@@ -49,6 +49,7 @@ class ProjectService:
                 s.add(project)
                 s.flush()
                 if principal.user_id is not None and not principal.is_admin:
+                    assert project.id is not None
                     s.add(Membership(project_id=project.id, user_id=principal.user_id, role=Role.ADMIN))
         except IntegrityError as exc:
             raise Conflict(f"project {data.name!r} already exists") from exc
@@ -56,8 +57,8 @@ class ProjectService:
 
     def list_visible(self, principal: Principal) -> list[ProjectOut]:
         with self._db.read() as s:
-            counts = dict(s.exec(select(ChartVersion.project_id, func.count()).group_by(
-                ChartVersion.project_id)).all())
+            counts: dict[int | None, int] = dict(s.exec(
+                select(ChartVersion.project_id, func.count()).group_by(col(ChartVersion.project_id))).all())
             projects = s.exec(select(Project).order_by(Project.name)).all()
         out = []
         for p in projects:

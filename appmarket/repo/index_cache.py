@@ -10,7 +10,6 @@ notice a new revision within ``revalidate_seconds`` by asking the database for t
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import gzip
 import threading
 import time

@@ -23,16 +23,16 @@ import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-import boto3  # noqa: TID251 - this is the boto3 adapter module
-from botocore.config import Config  # noqa: TID251 - this is the boto3 adapter module
-from botocore.exceptions import BotoCoreError, ClientError  # noqa: TID251 - the boto3 adapter module
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from appmarket.errors import Invalid, Upstream
 from appmarket.settings import S3Storage
 from appmarket.storage.base import CHUNK_SIZE, InvalidKey, ObjectInfo, ObjectNotFound, check_key
 
 if TYPE_CHECKING:
-    from botocore.response import StreamingBody  # noqa: TID251 - the boto3 adapter module
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
@@ -239,6 +239,7 @@ class S3Store:
         custom = settings.endpoint_url is not None
         config = Config(
             region_name=settings.region,
+            signature_version="s3v4",  # presigned URLs with SigV4, which every region accepts
             retries={"mode": "standard", "max_attempts": 5},
             connect_timeout=10,
             read_timeout=60,
