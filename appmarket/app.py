@@ -51,4 +51,6 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(title="AppMarket", version=__version__, path="/api/v1/docs",
                                      render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
         debug=False,
+        # Logging is configured once by the CLI (text or JSON); the app must not replace it.
+        logging_config=None,
     )

@@ -80,11 +80,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_server(settings: Settings, token: str, log_path: Path) -> LiveServer:
+def start_server(settings: Settings, token: str, log_path: Path,
+                 extra_env: dict[str, str] | None = None) -> LiveServer:
     port = free_port()
     log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "appmarket", "serve", "--port", str(port)],
-                            env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                            env={**settings_env(settings), **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
