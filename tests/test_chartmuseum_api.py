@@ -217,3 +217,29 @@ def test_health_metrics_and_openapi(client: Client, admin_token: str) -> None:
     assert "appmarket_requests_total" in text
     assert 'path="/{project:str}/index.yaml"' in text or "index.yaml" in text
     assert client.get("/api/v1/docs/openapi.json").status_code == 200
+
+
+def test_expired_robot_token_is_refused(client: Client, admin_token: str, settings: Any) -> None:
+    from sqlmodel import Session, select  # noqa: PLC0415 - reaching into the table on purpose
+
+    from appmarket.db.engine import make_unpooled_engine  # noqa: PLC0415
+    from appmarket.db.models import Robot, utcnow  # noqa: PLC0415
+
+    make_project(client, admin_token)
+    r = client.post("/api/v1/projects/team-a/robots", json={"name": "old", "actions": ["pull"],
+                                                             "expires_in_days": 1}, headers=bearer(admin_token))
+    token = r.json()["token"]
+    assert client.get("/api/team-a/charts", headers=bearer(token)).status_code == 200
+    engine = make_unpooled_engine(settings.effective_database_url)
+    with Session(engine) as s:
+        robot = s.exec(select(Robot).where(Robot.name == "old")).one()
+        robot.expires_at = utcnow().replace(year=2020)
+        s.add(robot)
+        s.commit()
+    engine.dispose()
+    r = client.get("/api/team-a/charts", headers=bearer(token))
+    assert r.status_code == 401
+    assert "expired" in r.json()["error"]
+    bad = client.post("/api/v1/projects/team-a/robots", json={"name": "x", "actions": ["admin"]},
+                      headers=bearer(admin_token))
+    assert bad.status_code == 400

@@ -98,7 +98,7 @@ class ChartService:
             check_provenance(prov, pkg)
         may_overwrite = Action.OVERWRITE in self._auth.project_actions(principal, project)
         package.seek(0)
-        self._put_blob(pkg.digest, package, pkg.size, CHART_MEDIA_TYPE)
+        self._put_blob(pkg.digest, package, pkg.size)
         prov_digest = self._put_prov(prov) if prov is not None else None
         meta = metadata_dict(pkg)
         name, version = pkg.metadata.name, pkg.metadata.version
@@ -238,11 +238,11 @@ class ChartService:
         self._auth.require(principal, project, Action.PULL)
         return project
 
-    def _put_blob(self, digest: str, stream: BinaryIO, size: int, media_type: str) -> None:
+    def _put_blob(self, digest: str, stream: BinaryIO, size: int) -> None:
+        """Content-addressed, so an existing object already holds exactly these bytes."""
         key = paths.blob_key(digest)
         if not self._store.exists(key):
             self._store.put(key, stream, size)
-        del media_type  # recorded in the database with the version, inside its transaction
 
     def _put_prov(self, prov: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(prov).hexdigest()

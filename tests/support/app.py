@@ -84,8 +84,9 @@ def start_server(settings: Settings, token: str, log_path: Path,
                  extra_env: dict[str, str] | None = None) -> LiveServer:
     port = free_port()
     log = log_path.open("wb")
+    env = {**settings_env(settings), **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "appmarket", "serve", "--port", str(port)],
-                            env={**settings_env(settings), **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
