@@ -14,10 +14,10 @@ $(VENV)/.deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-$(BIN)/helm: scripts/install-helm.sh | $(BIN)/python
-	scripts/install-helm.sh $(BIN)
+$(BIN)/helm $(BIN)/kubectl: scripts/install-kube-tools.sh | $(BIN)/python
+	scripts/install-kube-tools.sh $(BIN)
 
-setup: $(VENV)/.deps $(BIN)/helm
+setup: $(VENV)/.deps $(BIN)/helm $(BIN)/kubectl
 
 serve: setup
 	$(BIN)/appmarket serve

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.databases",
     "tests.support.app",
     "tests.support.s3",
+    "tests.kubeapi.fixtures",
 ]

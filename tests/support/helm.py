@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 def helm_binary() -> str:
     found = shutil.which("helm", path=f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     if found is None:
-        raise RuntimeError("helm is not installed: run scripts/install-helm.sh")
+        raise RuntimeError("helm is not installed: run scripts/install-kube-tools.sh")
     return found
 
 
