@@ -243,3 +243,13 @@ def test_expired_robot_token_is_refused(client: Client, admin_token: str, settin
     bad = client.post("/api/v1/projects/team-a/robots", json={"name": "x", "actions": ["admin"]},
                       headers=bearer(admin_token))
     assert bad.status_code == 400
+
+
+def test_curl_data_binary_upload(client: Client, admin_token: str) -> None:
+    """``curl --data-binary @x.tgz`` sends a form content type; the body is still the raw package."""
+    make_project(client, admin_token)
+    tgz = make_chart_tgz(name="curled", version="0.1.0")
+    r = client.post("/api/team-a/charts", content=tgz, auth=("admin", admin_token),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201, r.text
+    assert client.get("/team-a/charts/curled-0.1.0.tgz", auth=("admin", admin_token)).content == tgz
