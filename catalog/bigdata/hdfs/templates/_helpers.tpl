@@ -1,0 +1,188 @@
+{{/*
+Shared helpers of the hdfs chart. Every name is prefixed with "hdfs." so the chart
+can be used as a subchart of a suite without clashing with other charts' helpers.
+*/}}
+
+{{/* Chart name, truncated to the 63 characters allowed in label values. */}}
+{{- define "hdfs.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified app name. fullnameOverride may contain template expressions so a
+suite can pin predictable names such as "{{ .Release.Name }}-kafka".
+*/}}
+{{- define "hdfs.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- tpl .Values.fullnameOverride . | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<component>", for charts with several components. Takes (dict "ctx" $ "component" "x"). */}}
+{{- define "hdfs.componentName" -}}
+{{- printf "%s-%s" (include "hdfs.fullname" .ctx) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Chart name and version, as used by the helm.sh/chart label. */}}
+{{- define "hdfs.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels. Takes (dict "ctx" $ "component" "x"). */}}
+{{- define "hdfs.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "hdfs.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Standard labels. Takes (dict "ctx" $ "component" "x"). */}}
+{{- define "hdfs.labels" -}}
+helm.sh/chart: {{ include "hdfs.chart" .ctx }}
+{{ include "hdfs.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: {{ .ctx.Values.global.partOf | default (include "hdfs.name" .ctx) }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Image reference. Takes (dict "ctx" $ "image" .Values.image); global.imageRegistry wins over image.registry. */}}
+{{- define "hdfs.image" -}}
+{{- $registry := .ctx.Values.global.imageRegistry | default .image.registry -}}
+{{- $tag := .image.tag | default .ctx.Chart.AppVersion | toString -}}
+{{- if $registry -}}
+{{- printf "%s/%s:%s" $registry .image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* imagePullSecrets block merged from global and chart values. */}}
+{{- define "hdfs.imagePullSecrets" -}}
+{{- $secrets := concat .Values.global.imagePullSecrets .Values.imagePullSecrets | uniq -}}
+{{- if $secrets }}
+imagePullSecrets:
+{{- range $secrets }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Name of the ServiceAccount. */}}
+{{- define "hdfs.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "hdfs.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod securityContext block. */}}
+{{- define "hdfs.podSecurityContext" -}}
+{{- if .Values.podSecurityContext.enabled }}
+securityContext:
+  {{- toYaml (omit .Values.podSecurityContext "enabled") | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Container securityContext block. */}}
+{{- define "hdfs.containerSecurityContext" -}}
+{{- if .Values.containerSecurityContext.enabled }}
+securityContext:
+  {{- toYaml (omit .Values.containerSecurityContext "enabled") | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A probe. Takes (dict "name" "livenessProbe" "probe" <timing values> "handler" <dict>):
+the chart fixes the check, values tune the timing.
+*/}}
+{{- define "hdfs.probe" -}}
+{{- if .probe.enabled }}
+{{ .name }}:
+  {{- toYaml .handler | nindent 2 }}
+  {{- toYaml (omit .probe "enabled") | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* storageClassName line of a PVC spec. Takes (dict "ctx" $ "persistence" <values>). */}}
+{{- define "hdfs.storageClass" -}}
+{{- $sc := .persistence.storageClass | default .ctx.Values.global.storageClass -}}
+{{- if $sc -}}
+{{- if eq $sc "-" -}}
+storageClassName: ""
+{{- else -}}
+storageClassName: {{ $sc | quote }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* PVC spec body. Takes (dict "ctx" $ "persistence" <values>). */}}
+{{- define "hdfs.pvcSpec" -}}
+accessModes:
+  {{- toYaml .persistence.accessModes | nindent 2 }}
+{{- with (include "hdfs.storageClass" .) }}
+{{ . }}
+{{- end }}
+resources:
+  requests:
+    storage: {{ .persistence.size | quote }}
+{{- end -}}
+
+{{/* nodeSelector/tolerations/affinity/priorityClassName of a pod spec. Takes the component values. */}}
+{{- define "hdfs.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* Render a value that may contain template expressions. Takes (dict "ctx" $ "value" x). */}}
+{{- define "hdfs.tplValue" -}}
+{{- if .value -}}
+{{- tpl (toString .value) .ctx -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the NameNode service. */}}
+{{- define "hdfs.namenodeName" -}}
+{{- include "hdfs.componentName" (dict "ctx" . "component" "namenode") -}}
+{{- end -}}
+
+{{/* fs.defaultFS of this cluster. */}}
+{{- define "hdfs.defaultFS" -}}
+{{- printf "hdfs://%s:%d" (include "hdfs.namenodeName" .) (int .Values.namenode.service.rpcPort) -}}
+{{- end -}}
+
+{{/* Hadoop XML configuration file from a dict of properties. */}}
+{{- define "hdfs.xml" -}}
+<?xml version="1.0"?>
+<?xml-stylesheet type="text/xsl" href="configuration.xsl"?>
+<configuration>
+{{- range $key, $value := . }}
+  <property>
+    <name>{{ $key }}</name>
+    <value>{{ $value }}</value>
+  </property>
+{{- end }}
+</configuration>
+{{- end -}}
