@@ -1,0 +1,98 @@
+"""Request-body plumbing for /v2: stream into an upload sink in bounded batches, read small bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request
+
+from appmarket.errors import Invalid, TooLarge
+from appmarket.repo.oci import codes
+from appmarket.repo.oci.uploads import UploadSink, UploadState
+
+BATCH = 4 * 1024 * 1024  # bytes handed to the storage thread at a time (bounded memory per request)
+
+
+async def stream_into(request: Request[Any, Any, Any], sink: UploadSink) -> UploadState:
+    """Copy the body into the sink; on any failure keep what reached storage and re-raise.
+
+    Receiving overlaps writing: the next batch is read from the socket while one thread writes the
+    previous one to storage and another hashes it, with at most two batches in memory.
+    """
+    buf = bytearray()
+    pending: asyncio.Future[tuple[None, None]] | None = None
+    loop = asyncio.get_running_loop()
+    try:
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) >= BATCH:
+                if pending is not None:
+                    await pending
+                data, buf = bytes(buf), bytearray()
+                pending = asyncio.gather(loop.run_in_executor(None, sink.store, data),
+                                         loop.run_in_executor(None, sink.hash, data))
+        if pending is not None:
+            await pending
+            pending = None
+        if buf:
+            await anyio.to_thread.run_sync(sink.write, bytes(buf))
+    except BaseException:
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
+        await anyio.to_thread.run_sync(sink.abort)
+        raise
+    return await anyio.to_thread.run_sync(sink.finish)
+
+
+async def read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds {limit}", code=codes.TOO_LARGE)
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"body exceeds {limit} bytes", code=codes.TOO_LARGE)
+    return bytes(buf)
+
+
+def parse_content_range(value: str | None) -> int | None:
+    """``<start>-<end>`` of a PATCH (the spec's form, no unit); the start offset."""
+    if not value:
+        return None
+    text = value.strip().removeprefix("bytes").strip(" =")
+    start, sep, end = text.partition("-")
+    if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        raise Invalid(f"malformed Content-Range {value!r}", code=codes.RANGE_INVALID)
+    return int(start)
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=`` range as (offset, length); None for the whole blob; 416 when unsatisfiable."""
+    if not value:
+        return None
+    unit, _, spec = value.partition("=")
+    if unit.strip() != "bytes" or "," in spec:
+        raise Invalid(f"unsupported Range {value!r}", code=codes.RANGE_INVALID)
+    first, sep, last = spec.strip().partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                raise ValueError
+            start, end = max(size - n, 0), size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+    except ValueError as exc:
+        raise Invalid(f"malformed Range {value!r}", code=codes.RANGE_INVALID) from exc
+    end = min(end, size - 1)
+    if start < 0 or start >= size or end < start:
+        raise Invalid(f"range {value!r} not satisfiable for {size} bytes", code=codes.RANGE_INVALID)
+    return start, end - start + 1

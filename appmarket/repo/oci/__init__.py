@@ -1,0 +1,1 @@
+"""The OCI Distribution registry: pure protocol modules plus the registry services over the shared store."""
