@@ -1,0 +1,1 @@
+"""The catalog: curated-chart publishing, the searchable app projection, README sanitising."""
