@@ -1,0 +1,1 @@
+"""The installer: registered clusters and Helm releases as durable operations."""

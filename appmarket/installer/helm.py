@@ -1,0 +1,193 @@
+"""The one module that drives helm, through pyhelm3 (an async wrapper around the helm binary).
+
+Why async inside threads: pyhelm3 is asyncio-only, while the service layer and the database are
+synchronous. Each installer worker thread owns an event loop (``run``) and awaits helm there, so a
+long ``--wait`` never blocks the web server's loop and shutdown can cancel a running helm.
+
+Credentials reach helm only as ``--kubeconfig <0600 temp file>``; values go in on stdin. Helm's
+cache, config and data homes (and HOME, for client-go's cache) live under the data directory: a small
+wrapper script sets them and ``exec``s the real binary, since pyhelm3 passes no environment of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import os
+import shlex
+import shutil
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from pyhelm3 import Command, errors
+
+from appmarket.errors import NotFound, Upstream
+
+T = TypeVar("T")
+
+
+class HelmFailed(Upstream):
+    """helm exited non-zero; ``output`` is its stderr (already scrubbed of credentials)."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message, code="helm_failed")
+        self.output = output
+
+
+class ChartSource(msgspec.Struct, frozen=True):
+    """What helm installs: a local package path, ``name`` with ``repo`` URL, or an ``oci://`` reference."""
+
+    ref: str
+    repo: str | None = None
+    version: str | None = None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one helm coroutine to completion from synchronous code (a worker or request thread)."""
+    return asyncio.run(coro)
+
+
+def find_helm(configured: str = "") -> str:
+    """The configured binary, else helm next to this Python (the venv's pinned helm), else on PATH."""
+    if configured:
+        return configured
+    beside = Path(sys.executable).parent / "helm"
+    if beside.exists():
+        return str(beside)
+    # Resolved again on PATH when it runs; a missing helm fails the operation, not the start-up.
+    return shutil.which("helm") or "helm"
+
+
+def terminate(kubeconfig: Path) -> int:
+    """SIGTERM the helm processes using ``kubeconfig`` (unique per operation); returns how many.
+
+    pyhelm3 runs helm under ``sh -c``, so cancelling its task would only stop the shell; the private
+    kubeconfig path in helm's arguments names exactly the processes of one operation.
+    """
+    needle = f"--kubeconfig\0{kubeconfig}\0".encode()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGTERM)
+                count += 1
+        except (OSError, ValueError):
+            continue
+    return count
+
+
+def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
+    """A unified diff of two rendered manifests (empty when they are equal)."""
+    old, new = old.strip() + "\n" if old.strip() else "", new.strip() + "\n"
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 fromfile=old_label, tofile=new_label)
+    return "".join(lines)
+
+
+class Helm:
+    """helm operations against one cluster, given the path of its private kubeconfig file."""
+
+    def __init__(self, home: Path, binary: str = "", default_timeout: int = 300, history_max: int = 20) -> None:
+        self.home = home
+        self.default_timeout = default_timeout
+        self.history_max = history_max
+        home.mkdir(parents=True, exist_ok=True)
+        self.executable = str(home / "helm")
+        # HOME too: client-go keeps its discovery cache in $HOME/.kube/cache.
+        env = " ".join(f"{k}={shlex.quote(str(home / d))}" for k, d in
+                       (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data"),
+                        ("HOME", ".")))
+        script = f"#!/bin/sh\n{env} exec {shlex.quote(find_helm(binary))} \"$@\"\n"
+        tmp = home / "helm.tmp"
+        tmp.write_text(script)
+        tmp.chmod(0o700)
+        os.replace(tmp, self.executable)
+
+    def _cmd(self, kubeconfig: Path) -> Command:
+        return Command(executable=self.executable, kubeconfig=kubeconfig, default_timeout=f"{self.default_timeout}s",
+                       history_max_revisions=self.history_max)
+
+    def _timeout(self, seconds: int | None) -> str:
+        return f"{seconds or self.default_timeout}s"
+
+    async def _call(self, coro: Coroutine[Any, Any, T], scrub: tuple[str, ...]) -> T:
+        try:
+            return await coro
+        except errors.ReleaseNotFoundError as exc:
+            raise NotFound("release not found") from exc
+        except errors.Error as exc:
+            text = _scrub(exc.stderr.decode(errors="replace"), scrub).strip()
+            last = text.splitlines()[-1] if text else f"helm exited with {exc.returncode}"
+            raise HelmFailed(last.removeprefix("Error: "), text) from None
+
+    async def install_or_upgrade(self, kubeconfig: Path, name: str, namespace: str, chart: ChartSource,
+                                 values: dict[str, Any], *, reuse_values: bool = False, reset_values: bool = False,
+                                 atomic: bool = False, wait: bool = False, timeout: int | None = None,
+                                 dry_run: bool = False, description: str | None = None,
+                                 scrub: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``helm upgrade --install``; returns helm's release record (manifest, info, version, config)."""
+        result = await self._call(self._cmd(kubeconfig).install_or_upgrade(
+            name, chart.ref, values, atomic=atomic, create_namespace=True, namespace=namespace, repo=chart.repo,
+            version=chart.version, reuse_values=reuse_values, reset_values=reset_values, wait=wait,
+            timeout=self._timeout(timeout), dry_run=dry_run, description=description), scrub)
+        return dict(result)
+
+    async def rollback(self, kubeconfig: Path, name: str, namespace: str, revision: int | None, *,
+                       wait: bool = False, timeout: int | None = None, scrub: tuple[str, ...] = ()) -> None:
+        await self._call(self._cmd(kubeconfig).rollback(name, revision, namespace=namespace, wait=wait,
+                                                        timeout=self._timeout(timeout), cleanup_on_fail=True), scrub)
+
+    async def uninstall(self, kubeconfig: Path, name: str, namespace: str, *, wait: bool = False,
+                        timeout: int | None = None, scrub: tuple[str, ...] = ()) -> None:
+        await self._call(self._cmd(kubeconfig).uninstall(name, namespace=namespace, wait=wait,
+                                                         timeout=self._timeout(timeout)), scrub)
+
+    async def status(self, kubeconfig: Path, name: str, namespace: str) -> dict[str, Any] | None:
+        """helm's status record without the live resources, or None when helm knows no such release."""
+        try:
+            out = await self._call(self._cmd(kubeconfig).run(
+                ["status", name, "--namespace", namespace, "--output", "json"]), ())
+        except NotFound:
+            return None
+        doc: dict[str, Any] = json.loads(out)
+        doc.get("info", {}).pop("resources", None)
+        return doc
+
+    async def history(self, kubeconfig: Path, name: str, namespace: str) -> list[dict[str, Any]]:
+        """Revisions, oldest first; empty when helm knows no such release."""
+        try:
+            items = await self._call(self._cmd(kubeconfig).history(name, namespace=namespace), ())
+        except NotFound:
+            return []
+        return sorted((dict(i) for i in items), key=lambda i: int(i["revision"]))
+
+    async def values(self, kubeconfig: Path, name: str, namespace: str, *, revision: int | None = None,
+                     computed: bool = False) -> dict[str, Any]:
+        out = await self._call(self._cmd(kubeconfig).get_values(name, namespace=namespace, revision=revision,
+                                                                computed=computed), ())
+        return dict(out)
+
+    async def manifest(self, kubeconfig: Path, name: str, namespace: str, revision: int | None = None) -> str:
+        args = ["get", "manifest", name, "--namespace", namespace]
+        if revision is not None:
+            args += ["--revision", str(revision)]
+        out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
+        return out.decode()
+
+    async def notes(self, kubeconfig: Path, name: str, namespace: str) -> str:
+        out: bytes = await self._call(self._cmd(kubeconfig).run(["get", "notes", name, "--namespace", namespace]), ())
+        return out.decode()
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

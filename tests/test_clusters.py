@@ -1,0 +1,130 @@
+"""Cluster registration against the Kubernetes API test server: probe, seal, label, never leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar.testing import TestClient
+from sqlmodel import Session, select
+
+from appmarket.db.engine import make_unpooled_engine
+from appmarket.db.installer import Cluster
+from appmarket.settings import Settings
+from tests.kubeapi.server import KubeApiServer
+from tests.kubeapi.switches import NodeSpec
+
+Client = TestClient[Any]
+
+
+def _h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_register_probe_and_credentials_stay_sealed(client: Client, admin_token: str, settings: Settings,
+                                                   tmp_path: Path) -> None:
+    nodes = [NodeSpec("x1", arch="amd64"), NodeSpec("a1", arch="arm64"), NodeSpec("g1", arch="amd64", gpus=4)]
+    with KubeApiServer(token="cluster-secret-token", nodes=nodes, git_version="v1.35.1") as kube:
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kc.yaml", token="cluster-secret-token").read_text()
+        r = client.post("/api/v1/clusters", json={"name": "prod-bj", "kubeconfig": kubeconfig,
+                                                  "labels": {"env": "prod", "region": "bj"}},
+                        headers=_h(admin_token))
+        assert r.status_code == 201, r.text
+        body = r.json()
+        caps = body["capabilities"]
+        assert caps["reachable"] is True
+        assert caps["version"] == "v1.35.1"
+        assert caps["node_count"] == 3
+        assert caps["architectures"] == ["amd64", "arm64"]
+        assert caps["gpus"] == {"nvidia.com/gpu": 4}
+        assert "cluster-secret-token" not in r.text
+
+        listing = client.get("/api/v1/clusters", headers=_h(admin_token))
+        assert [c["name"] for c in listing.json()] == ["prod-bj"]
+        assert "cluster-secret-token" not in listing.text
+        assert client.get("/api/v1/clusters").status_code == 401
+
+        r = client.patch("/api/v1/clusters/prod-bj/labels", json={"labels": {"region": None, "tier": "gold"}},
+                         headers=_h(admin_token))
+        assert r.json()["labels"] == {"env": "prod", "tier": "gold"}
+        assert client.patch("/api/v1/clusters/prod-bj/labels", json={"labels": {"bad key!": "x"}},
+                            headers=_h(admin_token)).status_code == 400
+
+        kube.go_down()
+        r = client.post("/api/v1/clusters/prod-bj/probe", headers=_h(admin_token))
+        assert r.status_code == 201
+        assert r.json()["capabilities"]["reachable"] is False
+        kube.come_up()
+        r = client.post("/api/v1/clusters/prod-bj/probe", headers=_h(admin_token))
+        assert r.json()["capabilities"]["reachable"] is True
+
+        # Wrong credentials: the probe fails and nothing is stored.
+        bad = kubeconfig.replace("cluster-secret-token", "wrong-token")
+        r = client.post("/api/v1/clusters", json={"name": "bad", "kubeconfig": bad}, headers=_h(admin_token))
+        assert r.status_code == 502
+        assert "401" in r.json()["detail"]
+
+    engine = make_unpooled_engine(settings.effective_database_url)
+    with Session(engine) as s:
+        rows = s.exec(select(Cluster)).all()
+    engine.dispose()
+    assert [c.name for c in rows] == ["prod-bj"]
+    assert "cluster-secret-token" not in rows[0].kubeconfig_sealed
+    key_file = Path(settings.data_dir) / "secret.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert client.delete("/api/v1/clusters/prod-bj", headers=_h(admin_token)).status_code == 204
+
+
+def test_refusals(client: Client, admin_token: str) -> None:
+    h = _h(admin_token)
+    cases = [
+        ({"name": "Bad_Name", "server": "https://x", "token": "t"}, "invalid cluster name"),
+        ({"name": "ok"}, "kubeconfig, or a server URL"),
+        ({"name": "ok", "kubeconfig": "::: not yaml"}, "kubeconfig"),
+        ({"name": "ok", "kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n"}, "context"),
+        ({"name": "ok", "kubeconfig": EXEC_KUBECONFIG}, "external credential plugins"),
+    ]
+    for payload, message in cases:
+        r = client.post("/api/v1/clusters", json=payload, headers=h)
+        assert r.status_code == 400, (payload, r.text)
+        assert message in r.json()["detail"]
+    assert client.post("/api/v1/clusters", json={"name": "x", "server": "https://x", "token": "t"}).status_code == 401
+
+
+EXEC_KUBECONFIG = """
+apiVersion: v1
+kind: Config
+current-context: c
+clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}}}]
+contexts: [{name: c, context: {cluster: k, user: u}}]
+"""
+
+
+def test_cluster_cli(live_server: Any, tmp_path: Path) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {**os.environ, "APPMARKET_URL": live_server.url, "APPMARKET_TOKEN": live_server.token}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "appmarket", "cluster", *args], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    with KubeApiServer(nodes=[NodeSpec("n1", arch="arm64")]) as kube:
+        kc = kube.write_kubeconfig(tmp_path / "kc.yaml")
+        added = cli("add", "edge-1", "--kubeconfig", str(kc), "--label", "env=prod", "--label", "region=sh")
+        assert added.returncode == 0, added.stderr
+        assert "reachable" in added.stdout
+        assert "arm64" in added.stdout
+        labelled = cli("label", "edge-1", "tier=edge", "region-")
+        assert labelled.returncode == 0, labelled.stderr
+        assert "env=prod,tier=edge" in labelled.stdout
+        listed = cli("list")
+        assert listed.stdout.startswith("edge-1\treachable\tv1.36.2\t1 nodes\tarm64")
+        dup = cli("add", "edge-1", "--kubeconfig", str(kc))
+        assert dup.returncode == 1
+        assert "already exists" in dup.stderr
+        assert cli("remove", "edge-1").returncode == 0
+        assert cli("list").stdout == ""
