@@ -16,9 +16,15 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from appmarket import __version__, metrics
-from appmarket.api import chartmuseum, helm_repo, management
+from appmarket.api import catalog, chartmuseum, helm_repo, management, oci
 from appmarket.api.deps import provide_services
 from appmarket.api.system import health
+from appmarket.api.web import pages as web_pages
+from appmarket.api.web import pages_manage as web_manage
+from appmarket.api.web import static_router, template_config
+from appmarket.api.web.session import session_config
+from appmarket.catalog.publish import publish_at_startup
+from appmarket.installer.secretbox import load_or_create_key
 from appmarket.services import bootstrap, build_services
 from appmarket.settings import Settings
 
@@ -34,20 +40,29 @@ def create_app(settings: Settings) -> Litestar:
         await anyio.to_thread.run_sync(bootstrap, settings)
         services = await anyio.to_thread.run_sync(build_services, settings)
         app.state.services = services
+        if settings.publish_catalog:
+            await anyio.to_thread.run_sync(publish_at_startup, services.db, services.projects, services.charts,
+                                           settings.catalog_dir)
         metrics.attach(services.db)
+        services.workers.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(services.workers.stop)
             metrics.attach(None)
             await anyio.to_thread.run_sync(services.close)
 
     prometheus = PrometheusConfig(app_name="appmarket", prefix="appmarket", group_path=True,
                                   exclude=["/metrics"])
     return Litestar(
-        route_handlers=[health, MetricsController, management.router, chartmuseum.router, helm_repo.router],
+        route_handlers=[health, MetricsController, management.router, catalog.router, chartmuseum.router,
+                        helm_repo.router, oci.router, oci.token_router, oci.admin_router,
+                        web_pages.router, web_manage.router, static_router()],
+        template_config=template_config(),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         lifespan=[lifespan],
-        middleware=[prometheus.middleware],
+        middleware=[prometheus.middleware,
+                    session_config(load_or_create_key(settings.data_path, settings.secret_key)).middleware],
         openapi_config=OpenAPIConfig(title="AppMarket", version=__version__, path="/api/v1/docs",
                                      render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")]),
         debug=False,

@@ -9,11 +9,21 @@ from dataclasses import dataclass
 
 from appmarket.auth.accounts import AccountService
 from appmarket.auth.service import AuthService
+from appmarket.catalog.service import CatalogService
 from appmarket.db import migrate
 from appmarket.db.engine import Database, make_engine, make_unpooled_engine
+from appmarket.installer.cluster_registry import ClusterRegistry
+from appmarket.installer.executor import Executor
+from appmarket.installer.helm import Helm
+from appmarket.installer.operations import OperationStore
+from appmarket.installer.releases import ReleaseService
+from appmarket.installer.secretbox import SecretBox, load_or_create_key
+from appmarket.installer.sources import ChartResolver
+from appmarket.installer.workers import WorkerPool
 from appmarket.projects.service import ProjectService
 from appmarket.repo.charts import ChartService
 from appmarket.repo.index_cache import IndexCache
+from appmarket.repo.oci.registry import Registry, build_registry
 from appmarket.settings import S3Storage, Settings
 from appmarket.storage.base import BlobStore
 from appmarket.storage.factory import open_store
@@ -29,6 +39,11 @@ class Services:
     projects: ProjectService
     index: IndexCache
     charts: ChartService
+    clusters: ClusterRegistry
+    catalog: CatalogService
+    registry: Registry
+    releases: ReleaseService
+    workers: WorkerPool
 
     def close(self) -> None:
         self.store.close()
@@ -53,12 +68,29 @@ def build_services(settings: Settings) -> Services:
     index = IndexCache(db, settings.index_revalidate_seconds)
     presign = isinstance(settings.storage, S3Storage) and settings.storage.presign_downloads
     expiry = settings.storage.presign_expiry if isinstance(settings.storage, S3Storage) else 300
+    charts = ChartService(db, store, auth, index, settings.chart_limits, presign=presign, presign_expiry=expiry)
+    clusters = ClusterRegistry(db, auth, SecretBox(load_or_create_key(settings.data_path, settings.secret_key)))
+    releases, workers = _installer(settings, db, store, auth, charts, clusters)
     return Services(
         settings=settings, db=db, store=store, auth=auth, accounts=AccountService(db, auth),
-        projects=ProjectService(db, auth), index=index,
-        charts=ChartService(db, store, auth, index, settings.chart_limits, presign=presign,
-                            presign_expiry=expiry),
+        projects=ProjectService(db, auth), index=index, charts=charts,
+        catalog=CatalogService(db, charts, settings.public_url),
+        registry=build_registry(settings, db, store, auth, charts),
+        clusters=clusters, releases=releases, workers=workers,
     )
+
+
+def _installer(settings: Settings, db: Database, store: BlobStore, auth: AuthService, charts: ChartService,
+               clusters: ClusterRegistry) -> tuple[ReleaseService, WorkerPool]:
+    """The installer's graph; its worker threads start in the app lifespan, not here."""
+    inst = settings.installer
+    home = settings.data_path.resolve() / "helm"
+    helm = Helm(home, inst.helm, inst.operation_timeout)
+    resolver = ChartResolver(db, store, charts, home / "charts")
+    operations = OperationStore(db)
+    executor = Executor(operations, clusters, helm, resolver, inst.heartbeat_interval, inst.operation_timeout)
+    workers = WorkerPool(operations, executor, clusters, inst)
+    return ReleaseService(operations, clusters, auth, helm, resolver, notify=workers.notify), workers
 
 
 def bootstrap(settings: Settings) -> str | None:

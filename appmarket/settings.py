@@ -60,6 +60,38 @@ class ChartLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_compression_ratio: int = 200
 
 
+class OciSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The /v2 registry: limits, upload expiry, garbage collection and registry tokens."""
+
+    # Manifests above this are refused with 413 (the spec asks registries to take at least 4 MiB).
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    # Upload sessions idle for longer are abandoned; ``appmarket gc`` deletes them and their bytes.
+    upload_expiry_seconds: int = 24 * 3600
+    # GC leaves unreferenced blobs younger than this alone, so an in-flight push never loses one.
+    gc_grace_seconds: float = 3600.0
+    # HMAC key of registry bearer tokens; empty means a 0600 key file under data_dir made on first start.
+    token_key: str = ""
+    token_ttl_seconds: int = 300
+
+
+class InstallerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Workers that run Helm operations, and the loops that keep clusters and releases honest."""
+
+    # Worker threads per replica; 0 runs no operations here (an API-only replica).
+    workers: int = 4
+    # Default helm --timeout of one operation, in seconds.
+    operation_timeout: int = 300
+    # Probe every cluster this often (seconds) to keep reachability and capabilities current.
+    health_interval: float = 60.0
+    # A running operation writes a heartbeat this often; one silent for ``stale_after`` is reconciled.
+    heartbeat_interval: float = 2.0
+    stale_after: float = 30.0
+    # The helm binary; empty means the one beside this Python (the venv's pinned helm), else helm on PATH.
+    helm: str = ""
+    # Queue poll interval of idle workers (submissions in this replica wake them at once).
+    poll_interval: float = 1.0
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -73,6 +105,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The externally visible base URL (for absolute links); derived from the request when empty.
     public_url: str = ""
     chart_limits: ChartLimits = ChartLimits()
+    oci: OciSettings = OciSettings()
     # How long a replica trusts its cached index before asking the database for the revision.
     index_revalidate_seconds: float = 0.05
     # Run database migrations at start-up (the embedded default); off for managed deployments.
@@ -82,6 +115,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     catalog_dir: str = ""
     # Name of the first admin account, created with a random token on first start.
     admin_username: str = "admin"
+    installer: InstallerSettings = InstallerSettings()
+    # Fernet key sealing cluster credentials at rest; empty means <data_dir>/secret.key (made on first start).
+    secret_key: str = ""
 
     @property
     def data_path(self) -> Path:

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.app",
     "tests.support.s3",
     "tests.kubeapi.fixtures",
+    "tests.support.browser",
 ]

@@ -77,6 +77,10 @@ def problem_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     }
     if isinstance(exc, AppMarketError):
         body["code"] = exc.code
+        details = getattr(exc, "details", None)
+        if details:
+            # Per-item reasons (for example preflight's per-field values errors).
+            body["errors"] = details
     return Response(body, status_code=status, headers=headers, media_type="application/problem+json")
 
 

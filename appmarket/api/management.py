@@ -7,8 +7,11 @@ from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from appmarket.api.clusters import ClusterController
 from appmarket.api.deps import PrincipalDep, ServicesDep, provide_principal
 from appmarket.api.errors import PROBLEM_HANDLERS
+from appmarket.api.operations import OperationController
+from appmarket.api.releases import ReleaseController
 from appmarket.auth.schemas import (
     MemberOut,
     MemberSet,
@@ -109,7 +112,7 @@ class UserController(Controller):
 
 router = Router(
     path="/api/v1",
-    route_handlers=[ProjectController, UserController],
+    route_handlers=[ProjectController, UserController, ClusterController, ReleaseController, OperationController],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
     exception_handlers=PROBLEM_HANDLERS,  # type: ignore[arg-type]
 )

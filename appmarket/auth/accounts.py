@@ -23,6 +23,7 @@ from appmarket.db.engine import Database
 from appmarket.db.models import ApiToken, Project, Robot, User, utcnow
 from appmarket.errors import Conflict, Invalid, NotFound, Unauthorized
 from appmarket.projects.names import COMPONENT
+from appmarket.projects.service import get_project
 
 
 def _expiry(days: int | None) -> dt.datetime | None:
@@ -127,10 +128,7 @@ class AccountService:
 
     def _project(self, name: str) -> Project:
         with self._db.read() as s:
-            project = s.exec(select(Project).where(Project.name == name)).first()
-        if project is None:
-            raise NotFound(f"project {name!r} not found")
-        return project
+            return get_project(s, name)
 
     @staticmethod
     def _robot_out(r: Robot, project_name: str) -> RobotOut:

@@ -90,6 +90,18 @@ class AuthService:
                 raise Unauthorized("invalid token")
             return Principal(kind="user", name=user.username, user_id=user.id, is_admin=user.is_admin)
 
+    def principal_for_user(self, user_id: int) -> Principal | None:
+        """The principal of a signed-in browser session (None when the account is gone)."""
+        with self._db.read() as s:
+            user = s.get(User, user_id)
+        if user is None:
+            return None
+        return Principal(kind="user", name=user.username, user_id=user.id, is_admin=user.is_admin)
+
+    def login(self, username: str, secret: str) -> Principal:
+        """Password or token sign-in for the web UI; raises ``Unauthorized``."""
+        return self.authenticate_basic(username, secret)
+
     # -- authorisation ----------------------------------------------------------------------------
 
     def project_actions(self, principal: Principal, project: Project) -> frozenset[Action]:

@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from appmarket.cli.client import push_command
+from appmarket.cli.clusters import cluster_group
+from appmarket.cli.releases import COMMANDS as RELEASE_COMMANDS
 from appmarket.errors import AppMarketError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from appmarket.settings import Settings, load_settings
 
@@ -116,6 +118,25 @@ def storage_check(ctx: click.Context) -> None:
     click.echo(f"storage ok ({store.name})")
 
 
+@main.command("gc")
+@click.option("--grace", type=float, default=None,
+              help="Seconds an unreferenced blob is kept (default: the oci.gc_grace_seconds setting).")
+@click.pass_context
+def gc_command(ctx: click.Context, grace: float | None) -> None:
+    """Delete blobs no manifest or chart references, and expired upload sessions."""
+    from appmarket.services import build_services, prepare_database  # noqa: PLC0415
+
+    settings = _settings(ctx.find_root())
+    prepare_database(settings)
+    services = build_services(settings)
+    try:
+        report = services.registry.gc(grace)
+    finally:
+        services.close()
+    click.echo(f"deleted {report.blobs_deleted} blobs and {report.orphans_deleted} orphaned objects, "
+               f"freed {report.bytes_freed} bytes, expired {report.uploads_expired} uploads")
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""
@@ -131,4 +152,36 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo("database is up to date")
 
 
+@main.group()
+def catalog() -> None:
+    """The curated catalog."""
+
+
+@catalog.command("publish")
+@click.option("--dir", "catalog_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="Directory of curated charts (default: settings.catalog_dir, else the checkout's catalog/).")
+@click.pass_context
+def catalog_publish(ctx: click.Context, catalog_dir: str | None) -> None:
+    """Package and publish changed curated charts into the public 'library' project."""
+    from appmarket.catalog.publish import Publisher, default_catalog_dir  # noqa: PLC0415
+    from appmarket.services import bootstrap, build_services  # noqa: PLC0415
+
+    settings = _settings(ctx.find_root())
+    bootstrap(settings)
+    services = build_services(settings)
+    try:
+        report = Publisher(services.db, services.projects, services.charts).publish(
+            default_catalog_dir(catalog_dir or settings.catalog_dir))
+    finally:
+        services.close()
+    for c in report.charts:
+        click.echo(f"{c.status:10} {c.name} {c.version}" + (f": {c.message}" if c.message else ""))
+    click.echo(f"{len(report.charts)} charts in {report.seconds:.2f}s")
+    if report.refused:
+        raise Conflict("; ".join(c.message for c in report.refused))
+
+
 main.add_command(push_command)
+main.add_command(cluster_group)
+for _command in RELEASE_COMMANDS:
+    main.add_command(_command)

@@ -129,3 +129,149 @@ class Blob(SQLModel, table=True):
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     media_type: str = Field(default="application/octet-stream", max_length=255)
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class CatalogApp(SQLModel, table=True):
+    """One catalog app (chart name in a project), denormalised from its versions for fast search.
+
+    Maintained in the chart write transaction (``appmarket/catalog/projection.py``) and re-derivable
+    from ``chart_version`` at any time; the ``*_lc`` columns are lowercase search fields.
+    """
+
+    __tablename__ = "catalog_app"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        # PostgreSQL: a trigram index answers LIKE '%term%' (migration 0003); SQLite: a plain index.
+        Index("ix_catalog_app_search_lc", "search_lc", postgresql_using="gin",
+              postgresql_ops={"search_lc": "gin_trgm_ops"}),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", ondelete="CASCADE")
+    name: str = Field(max_length=255)
+    latest_version: str = Field(max_length=128)
+    app_version: str = Field(default="", max_length=255)
+    versions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    display_name: str = Field(default="", max_length=255)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    icon: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    category: str = Field(default="", max_length=128)
+    category_lc: str = Field(default="", max_length=128, index=True)
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    architectures: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    gpu: str = Field(default="none", max_length=16)
+    gpu_resource: str = Field(default="", max_length=128)
+    gpu_count: int = 0
+    # Umbrella charts: the suite they define and its ordered members.
+    suite: str = Field(default="", max_length=128)
+    suite_members: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    deprecated: bool = False
+    updated_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    # Search and filter fields: lowercase; list fields delimited as ",a,b," so LIKE '%,a,%' matches one item.
+    name_lc: str = Field(default="", max_length=255, index=True)
+    display_lc: str = Field(default="", max_length=255)
+    keywords_lc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    description_lc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    arch_lc: str = Field(default="", max_length=255)
+    suites_lc: str = Field(default="", max_length=255)
+    # name, display name, keywords and description in one column: the WHERE of a search is one LIKE per term.
+    search_lc: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class CatalogSync(SQLModel, table=True):
+    """The project ``index_rev`` the catalog rows of a project reflect; behind means "re-derive"."""
+
+    __tablename__ = "catalog_sync"
+
+    project_id: int = Field(primary_key=True, foreign_key="project.id", ondelete="CASCADE")
+    index_rev: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class CatalogPublication(SQLModel, table=True):
+    """What ``appmarket catalog publish`` recorded for a curated chart version it uploaded."""
+
+    __tablename__ = "catalog_publication"
+
+    chart_version_id: int = Field(primary_key=True, foreign_key="chart_version.id", ondelete="CASCADE")
+    # SHA-256 over the chart's source files (and its file:// dependencies'): the "unchanged" test.
+    source_digest: str = Field(max_length=80)
+    images: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    published_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# -- OCI registry (issue 3) -------------------------------------------------------------------------
+# Repository names are full OCI names ("team-a/nginx"); their first component is the project.
+
+
+class OciManifest(SQLModel, table=True):
+    """A manifest or index in a repository; its exact bytes are the blob named by ``digest``."""
+
+    __tablename__ = "oci_manifest"
+    __table_args__ = (
+        UniqueConstraint("repository", "digest"),
+        Index("ix_oci_manifest_subject", "repository", "subject_digest"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    repository: str = Field(max_length=255)
+    digest: str = Field(max_length=140)
+    media_type: str = Field(max_length=255)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    artifact_type: str | None = Field(default=None, max_length=255)
+    subject_digest: str | None = Field(default=None, max_length=140)
+    annotations: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # "os/arch[/variant]" this manifest (or index) serves, for "which architectures" questions.
+    platforms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Set when the manifest is a Helm chart recorded as a ChartVersion of the project.
+    chart_version: str | None = Field(default=None, max_length=128)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class OciManifestRef(SQLModel, table=True):
+    """A digest a manifest references (config, layer or child manifest): what GC marks."""
+
+    __tablename__ = "oci_manifest_ref"
+
+    id: int | None = Field(default=None, primary_key=True)
+    manifest_id: int = Field(foreign_key="oci_manifest.id", index=True, ondelete="CASCADE")
+    digest: str = Field(max_length=140, index=True)
+    kind: str = Field(max_length=16)
+
+
+class OciTag(SQLModel, table=True):
+    __tablename__ = "oci_tag"
+    __table_args__ = (UniqueConstraint("repository", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    repository: str = Field(max_length=255)
+    name: str = Field(max_length=128)
+    digest: str = Field(max_length=140)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class OciRepoBlob(SQLModel, table=True):
+    """A blob linked into a repository (uploaded or mounted there): repository-scoped blob access."""
+
+    __tablename__ = "oci_repo_blob"
+    __table_args__ = (UniqueConstraint("repository", "digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    repository: str = Field(max_length=255)
+    digest: str = Field(max_length=140, index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class OciUpload(SQLModel, table=True):
+    """An upload session; its bytes sit in storage at ``paths.upload_key(id)`` until completed."""
+
+    __tablename__ = "oci_upload"
+
+    id: str = Field(primary_key=True, max_length=64)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    repository: str = Field(max_length=255)
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow, index=True)

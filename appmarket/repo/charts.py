@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, Protocol
 
 import msgspec
 import semver
@@ -24,7 +24,7 @@ from appmarket.auth.schemas import Principal
 from appmarket.auth.service import AuthService
 from appmarket.db.engine import Database
 from appmarket.db.models import ChartVersion, Project, utcnow
-from appmarket.db.queries import bump_index_rev, record_blob
+from appmarket.db.queries import ProjectRef, bump_index_rev, record_blob
 from appmarket.errors import Conflict, Forbidden, Invalid, NotFound
 from appmarket.repo import paths
 from appmarket.repo.chart_package import ChartPackage, inspect_chart
@@ -38,6 +38,18 @@ from appmarket.storage.base import BlobStore
 CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 PROV_MEDIA_TYPE = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 _TGZ = re.compile(r"(?P<stem>.+)\.tgz(?P<prov>\.prov)?")
+
+# Called inside the write transaction of every change to a chart name in a project (after the change is
+# added to the session), so derived tables such as the catalog commit or roll back with it.
+ChartHook = Callable[[Session, ProjectRef, str], None]
+
+
+class ChartEvents(Protocol):
+    """What ChartService tells another view of the charts, inside the transaction that changes them."""
+
+    def chart_published(self, s: Session, project: Project, row: ChartVersion) -> None: ...
+
+    def chart_deleted(self, s: Session, project: Project, name: str, version: str) -> None: ...
 
 
 def chart_url(name: str, version: str) -> str:
@@ -86,6 +98,9 @@ class ChartService:
         self._limits = limits
         self._presign = presign
         self._presign_expiry = presign_expiry
+        # The OCI registry's view of the same charts (set in services.py); None keeps charts HTTP-only.
+        self.events: ChartEvents | None = None
+        self.hooks: list[ChartHook] = []
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -96,10 +111,20 @@ class ChartService:
         pkg = inspect_chart(package, self._limits)
         if prov is not None:
             check_provenance(prov, pkg)
-        may_overwrite = Action.OVERWRITE in self._auth.project_actions(principal, project)
         package.seek(0)
         self._put_blob(pkg.digest, package, pkg.size)
         prov_digest = self._put_prov(prov) if prov is not None else None
+        return self.record(principal, project, pkg, prov_digest, force=force, source=source)
+
+    def record(self, principal: Principal, project: Project, pkg: ChartPackage, prov_digest: str | None, *,
+               force: bool, source: str, in_tx: Callable[[Session], None] | None = None) -> SavedChart:
+        """Record a validated package whose blobs are stored, in one transaction with the index bump.
+
+        ``in_tx`` runs inside that transaction (the OCI registry records its manifest there); uploads
+        not from OCI tell ``events`` so the registry can synthesize the OCI view of the chart.
+        """
+        project_name = project.name
+        may_overwrite = Action.OVERWRITE in self._auth.project_actions(principal, project)
         meta = metadata_dict(pkg)
         name, version = pkg.metadata.name, pkg.metadata.version
         overwritten = False
@@ -112,7 +137,8 @@ class ChartService:
                 if row is not None:
                     if not force:
                         raise Conflict(f"{name}-{version}.tgz already exists in {project_name}")
-                    if not may_overwrite:
+                    same = source == "oci" and row.digest == pkg.digest
+                    if not may_overwrite and not same:
                         raise Forbidden(f"{principal.name} may not overwrite {name} {version}")
                     overwritten = True
                 else:
@@ -121,11 +147,16 @@ class ChartService:
                                        size=0, index_entry="")
                 now = utcnow()
                 row.digest, row.size, row.created_at = pkg.digest, pkg.size, now
-                row.prov_digest = prov_digest or (row.prov_digest if overwritten and prov is None else None)
+                row.prov_digest = prov_digest or (row.prov_digest if overwritten and prov_digest is None else None)
                 self._fill(row, pkg, meta, principal, source)
                 row.index_entry = render_entry(index_entry(meta, pkg.digest, now, [chart_url(name, version)]))
                 s.add(row)
                 record_blob(s, pkg.digest, pkg.size, CHART_MEDIA_TYPE)
+                if in_tx is not None:
+                    in_tx(s)
+                if self.events is not None and source != "oci":
+                    self.events.chart_published(s, project, row)
+                self._run_hooks(s, ref, name)
                 fragment = row.index_entry
         except IntegrityError as exc:
             # A concurrent upload of the same version committed first (PostgreSQL path).
@@ -158,6 +189,8 @@ class ChartService:
                 raise Conflict(f"{expected}.prov already exists")
             stored.prov_digest = prov_digest
             s.add(stored)
+            if self.events is not None and stored.source != "oci":
+                self.events.chart_published(s, project, stored)  # the OCI view gains the provenance layer
         return SavedChart(name=info.name, version=info.version, digest=prov_digest)
 
     def delete(self, principal: Principal, project_name: str, name: str, version: str) -> None:
@@ -171,6 +204,9 @@ class ChartService:
             if row is None:
                 raise NotFound(f"chart {name} {version} not found in {project_name}")
             s.delete(row)
+            if self.events is not None:
+                self.events.chart_deleted(s, project, name, version)
+            self._run_hooks(s, ref, name)
         # Blobs stay: another project or an OCI manifest may share them; garbage collection decides.
         self._index.apply(ref, removed=[(name, version)])
 
@@ -225,6 +261,12 @@ class ChartService:
         return self._readable(principal, project_name)
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _run_hooks(self, s: Session, ref: ProjectRef, name: str) -> None:
+        if self.hooks:
+            s.flush()
+            for hook in self.hooks:
+                hook(s, ref, name)
 
     def _project(self, name: str) -> Project:
         with self._db.read() as s:

@@ -6,7 +6,8 @@ Layout (under the store's root or S3 prefix)::
       sha256/<2 hex>/<64 hex>          content-addressed bytes: chart packages, provenance files,
       sha512/<2 hex>/<128 hex>         OCI layers, configs and manifests; written once, never edited
     uploads/
-      <upload id>                      in-progress OCI upload sessions (resumable writers)
+      <upload id>/data                 in-progress OCI upload sessions (resumable writers); one folder
+                                       each, so removing one never races another's directory fsync
 
 Charts, manifests and tags are rows in the database that point at blobs by digest, so the same chart
 package is one object whether it arrived through the ChartMuseum API or as an OCI layer.
@@ -36,4 +37,4 @@ def blob_key(digest: str) -> str:
 def upload_key(upload_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", upload_id):
         raise Invalid(f"malformed upload id {upload_id!r}")
-    return f"{UPLOADS_PREFIX}{upload_id}"
+    return f"{UPLOADS_PREFIX}{upload_id}/data"

@@ -161,8 +161,8 @@ class FilesystemStore:
     def _publish(self, src: Path, dst: Path) -> None:
         """Atomically rename ``src`` over ``dst`` and make it durable."""
         for attempt in range(3):
-            self._makedirs(dst.parent)
             try:
+                self._makedirs(dst.parent)
                 os.replace(src, dst)
                 break
             except FileNotFoundError:

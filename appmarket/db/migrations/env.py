@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import appmarket.db.installer  # registers the installer tables (the import below marks both used)
 import appmarket.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 config = context.config
