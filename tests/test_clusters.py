@@ -124,7 +124,34 @@ def test_cluster_cli(live_server: Any, tmp_path: Path) -> None:
         listed = cli("list")
         assert listed.stdout.startswith("edge-1\treachable\tv1.36.2\t1 nodes\tarm64")
         dup = cli("add", "edge-1", "--kubeconfig", str(kc))
-        assert dup.returncode == 1
+        assert dup.returncode == 4  # Conflict
         assert "already exists" in dup.stderr
         assert cli("remove", "edge-1").returncode == 0
         assert cli("list").stdout == ""
+
+
+def test_login_file_replaces_environment(live_server: Any, tmp_path: Path) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPMARKET_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "appmarket", *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False, input=stdin)
+
+    refused = cli("login", "--url", live_server.url, "--token", "amk_wrong")
+    assert refused.returncode == 5
+    assert not (tmp_path / "config" / "appmarket" / "login.json").exists()
+    ok = cli("login", "--url", live_server.url, stdin=live_server.token + "\n")  # token prompted, not in argv
+    assert ok.returncode == 0, ok.stderr
+    saved = tmp_path / "config" / "appmarket" / "login.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    listed = cli("cluster", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert cli("logout").returncode == 0
+    after = cli("cluster", "list")  # back to the default server URL and no token
+    assert after.returncode != 0
+    assert "http://127.0.0.1:8080" in after.stderr

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
-from appmarket.cli.client import auth_headers, server_message, server_url
+from appmarket.cli.client import api_call
 
 
 def _call(method: str, path: str, json: Any = None) -> Any:
-    try:
-        resp = httpx.request(method, f"{server_url()}/api/v1{path}", json=json, headers=auth_headers(), timeout=60)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {server_url()}: {exc}") from exc
-    if resp.status_code >= 400:
-        click.echo(f"error: {resp.status_code} {server_message(resp)}", err=True)
-        sys.exit(1)
-    return resp.json() if resp.content else None
+    return api_call(method, path, json, timeout=60)
 
 
 def _show(c: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from appmarket.cli.client import push_command
+from appmarket.cli.client import login_command, logout_command, push_command
 from appmarket.cli.clusters import cluster_group
 from appmarket.cli.releases import COMMANDS as RELEASE_COMMANDS
 from appmarket.errors import AppMarketError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -182,6 +182,8 @@ def catalog_publish(ctx: click.Context, catalog_dir: str | None) -> None:
 
 
 main.add_command(push_command)
+main.add_command(login_command)
+main.add_command(logout_command)
 main.add_command(cluster_group)
 for _command in RELEASE_COMMANDS:
     main.add_command(_command)

@@ -16,31 +16,13 @@ import click
 import httpx
 import yaml
 
-from appmarket.cli.client import auth_headers, server_message, server_url
-from appmarket.errors import AppMarketError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from appmarket.cli.client import api_call, auth_headers, server_url
+from appmarket.errors import Invalid
 from appmarket.installer.preflight import coalesce
-
-_ERRORS: dict[int, type[AppMarketError]] = {400: Invalid, 401: Unauthorized, 403: Forbidden, 404: NotFound,
-                                            409: Conflict}
 
 
 def _call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
-    try:
-        resp = httpx.request(method, f"{server_url()}/api/v1{path}", json=body, params=params,
-                             headers=auth_headers(), timeout=600)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {server_url()}: {exc}") from exc
-    if resp.status_code >= 400:
-        message = server_message(resp)
-        try:
-            for item in resp.json().get("errors") or []:
-                message += f"\n  - {item.get('field') or item.get('check')}: {item.get('message')}"
-        except (ValueError, AttributeError):
-            pass
-        raise _ERRORS.get(resp.status_code, AppMarketError)(message)
-    if resp.headers.get("content-type", "").startswith("text/plain"):
-        return resp.text
-    return resp.json() if resp.content else None
+    return api_call(method, path, body, params)
 
 
 def _path(target: str) -> str:
