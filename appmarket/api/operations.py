@@ -20,7 +20,7 @@ from appmarket.services import Services
 POLL_SECONDS = 0.25
 
 
-async def _events(services: Services, op_id: int, after: int) -> AsyncIterator[ServerSentEventMessage]:
+async def operation_events(services: Services, op_id: int, after: int) -> AsyncIterator[ServerSentEventMessage]:
     """Replay events after ``after``, then follow new ones until the operation is final."""
     store = services.releases.store
     while True:
@@ -68,4 +68,4 @@ class OperationController(Controller):
             after = int(request.headers.get("last-event-id", "0"))
         except ValueError:
             after = 0
-        return ServerSentEvent(_events(services, op_id, after))
+        return ServerSentEvent(operation_events(services, op_id, after))

@@ -115,16 +115,20 @@ def _unauthorized(message: str) -> Response[Any]:
                     status_code=401, headers={"WWW-Authenticate": 'Basic realm="AppMarket"'})
 
 
+async def _token_response(services: Services, header: str | None, scopes: list[str]) -> Response[Any]:
+    """Authenticate the credentials (none: anonymous) and issue a token for the allowed part of ``scopes``."""
+    try:
+        principal = await anyio.to_thread.run_sync(principal_from_header, services.auth, header)
+    except Unauthorized as exc:
+        return _unauthorized(exc.message)
+    return Response(await anyio.to_thread.run_sync(issue, services, principal, scopes))
+
+
 @get("/v2/token", include_in_schema=False)
 async def token_get(request: Request[Any, Any, Any], services: ServicesDep) -> Response[Any]:
     scopes = request.query_params.getall("scope", [])
     header = request.headers.get("authorization")
-    try:
-        principal = ANONYMOUS if not header else await anyio.to_thread.run_sync(
-            principal_from_header, services.auth, header)
-    except Unauthorized as exc:
-        return _unauthorized(exc.message)
-    return Response(await anyio.to_thread.run_sync(issue, services, principal, scopes))
+    return await _token_response(services, header, scopes)
 
 
 @post("/v2/token", include_in_schema=False, status_code=200)
@@ -140,9 +144,4 @@ async def token_post(request: Request[Any, Any, Any], services: ServicesDep) -> 
         header = "Bearer " + str(form.get("refresh_token", ""))
     elif request.headers.get("authorization"):
         header = request.headers.get("authorization")
-    try:
-        principal = ANONYMOUS if not header else await anyio.to_thread.run_sync(
-            principal_from_header, services.auth, header)
-    except Unauthorized as exc:
-        return _unauthorized(exc.message)
-    return Response(await anyio.to_thread.run_sync(issue, services, principal, scopes))
+    return await _token_response(services, header, scopes)

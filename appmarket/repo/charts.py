@@ -26,6 +26,7 @@ from appmarket.db.engine import Database
 from appmarket.db.models import ChartVersion, Project, utcnow
 from appmarket.db.queries import ProjectRef, bump_index_rev, record_blob
 from appmarket.errors import Conflict, Forbidden, Invalid, NotFound
+from appmarket.projects.service import get_project
 from appmarket.repo import paths
 from appmarket.repo.chart_package import ChartPackage, inspect_chart
 from appmarket.repo.index import index_entry, render_entry, semver_sort_key
@@ -131,9 +132,7 @@ class ChartService:
         try:
             with self._db.write() as s:
                 ref = bump_index_rev(s, project.id)
-                row = s.exec(select(ChartVersion).where(ChartVersion.project_id == project.id,
-                                                        ChartVersion.name == name,
-                                                        ChartVersion.version == version)).first()
+                row = _lookup(s, project, name, version)
                 if row is not None:
                     if not force:
                         raise Conflict(f"{name}-{version}.tgz already exists in {project_name}")
@@ -171,9 +170,7 @@ class ChartService:
         self._auth.require(principal, project, Action.PUSH)
         info = parse_provenance(prov)
         with self._db.read() as s:
-            row = s.exec(select(ChartVersion).where(ChartVersion.project_id == project.id,
-                                                    ChartVersion.name == info.name,
-                                                    ChartVersion.version == info.version)).first()
+            row = _lookup(s, project, info.name, info.version)
         if row is None:
             raise NotFound(f"chart {info.name} {info.version} not found in {project_name}: "
                            "upload the chart before its provenance file")
@@ -198,9 +195,7 @@ class ChartService:
         self._auth.require(principal, project, Action.DELETE)
         with self._db.write() as s:
             ref = bump_index_rev(s, project.id)
-            row = s.exec(select(ChartVersion).where(ChartVersion.project_id == project.id,
-                                                    ChartVersion.name == name,
-                                                    ChartVersion.version == version)).first()
+            row = _lookup(s, project, name, version)
             if row is None:
                 raise NotFound(f"chart {name} {version} not found in {project_name}")
             s.delete(row)
@@ -240,9 +235,7 @@ class ChartService:
         row = None
         with self._db.read() as s:
             for name, version in candidates:
-                row = s.exec(select(ChartVersion).where(ChartVersion.project_id == project.id,
-                                                        ChartVersion.name == name,
-                                                        ChartVersion.version == version)).first()
+                row = _lookup(s, project, name, version)
                 if row is not None:
                     break
         if row is None or (is_prov and not row.prov_digest):
@@ -270,10 +263,7 @@ class ChartService:
 
     def _project(self, name: str) -> Project:
         with self._db.read() as s:
-            project = s.exec(select(Project).where(Project.name == name)).first()
-        if project is None:
-            raise NotFound(f"project {name!r} not found")
-        return project
+            return get_project(s, name)
 
     def _readable(self, principal: Principal, name: str) -> Project:
         project = self._project(name)
@@ -314,9 +304,13 @@ class ChartService:
         row.pushed_by = principal.name
 
 
+def _lookup(s: Session, project: Project, name: str, version: str) -> ChartVersion | None:
+    return s.exec(select(ChartVersion).where(ChartVersion.project_id == project.id, ChartVersion.name == name,
+                                             ChartVersion.version == version)).first()
+
+
 def _find(s: Session, project: Project, name: str, version: str) -> ChartVersion:
-    row = s.exec(select(ChartVersion).where(ChartVersion.project_id == project.id, ChartVersion.name == name,
-                                            ChartVersion.version == version)).first()
+    row = _lookup(s, project, name, version)
     if row is None:
         raise NotFound(f"chart {name} {version} not found in {project.name}")
     return row

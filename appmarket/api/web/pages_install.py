@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, ServerSentEvent, Template
 
 from appmarket.api.deps import ServicesDep
-from appmarket.api.operations import _events as operation_events
+from appmarket.api.operations import operation_events
 from appmarket.api.web.render import WEB_ERRORS, Req, checked_form, page, signed_in
 from appmarket.auth.schemas import Principal
 from appmarket.errors import Invalid
