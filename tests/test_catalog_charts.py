@@ -182,7 +182,7 @@ def helm(args: list[str], env: dict, cwd: Path) -> tuple[int, str]:
 def helm_runs(tmp_path_factory) -> dict:
     """{(chart, variant): Run} for every chart and values variant, computed in parallel."""
     if HELM is None:
-        pytest.fail("helm binary not found in .venv/bin or PATH (see scripts/install-helm.sh)")
+        pytest.fail("helm binary not found in .venv/bin or PATH (see scripts/install-kube-tools.sh)")
     base = tmp_path_factory.mktemp("helm")
     env = dict(os.environ)
     env.update(

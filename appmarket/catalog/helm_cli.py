@@ -24,7 +24,7 @@ def helm_binary() -> str:
     """``helm`` beside the interpreter (the venv's pinned copy) first, then on PATH."""
     found = shutil.which("helm", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if found is None:
-        raise Upstream("helm is not installed (scripts/install-helm.sh installs the pinned version)")
+        raise Upstream("helm is not installed (scripts/install-kube-tools.sh installs the pinned version)")
     return found
 
 
