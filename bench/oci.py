@@ -1,11 +1,16 @@
 """OCI registry benchmark: AppMarket beside the CNCF Distribution reference registry, same client.
 
 Usage: python bench/oci.py [--blob-mib 256] [--charts 50] [--seconds 5] [--concurrency 32]
+                          [--only blob,helm,manifests,rss] [--repeat 1]
 
 Distribution is Debian's ``docker-registry`` package (filesystem storage in a temp dir, its own port);
 when it is not installed, AppMarket is measured alone. Clients are curl (blob push and pull, streamed
 from and to files), helm (chart push and pull) and aiohttp (manifest HEAD/GET with N concurrent
 keep-alive clients). Prints each figure for both and the ratio AppMarket/Distribution.
+
+``--only helm`` runs just the chart figures. Charts are pushed to the two registries in turn, and the
+server's CPU per push is printed beside the wall time: on a shared machine it moves far less. With
+``--repeat N`` every round uses fresh chart names and the median of the rounds is printed last.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,15 +106,36 @@ def bench_blob(t: Target, blob: Path, digest: str) -> tuple[float, float]:
     return push, size_mb / secs
 
 
-def bench_helm(t: Target, helm: Helm, pkgs: list[Path], out: Path) -> tuple[float, float]:
-    start = time.perf_counter()
-    for pkg in pkgs:
-        helm.run("push", str(pkg), f"oci://{t.host}/bench", "--plain-http")
-    push = (time.perf_counter() - start) / len(pkgs)
-    start = time.perf_counter()
-    for i, _ in enumerate(pkgs):
-        helm.run("pull", f"oci://{t.host}/bench/chart{i:03d}", "--version", "1.0.0", "--plain-http", "-d", str(out))
-    return push, (time.perf_counter() - start) / len(pkgs)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (all threads): steadier than wall time on a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_helm(targets: list[Target], helm: Helm, pkgs: list[Path], out: Path) -> dict[str, dict[str, float]]:
+    """Seconds per chart for ``helm push`` and ``helm pull``, and each server's CPU milliseconds per push.
+
+    Charts go to the registries in turn (the order alternating per chart), so a burst of load from another
+    process on a shared machine hits both alike instead of whichever registry happened to be running.
+    """
+    push = dict.fromkeys((t.name for t in targets), 0.0)
+    pull, cpu = dict(push), dict(push)
+    for i, pkg in enumerate(pkgs):
+        for t in targets if i % 2 == 0 else targets[::-1]:
+            before, start = cpu_seconds(t.pid), time.perf_counter()
+            helm.run("push", str(pkg), f"oci://{t.host}/bench", "--plain-http")
+            push[t.name] += time.perf_counter() - start
+            cpu[t.name] += cpu_seconds(t.pid) - before
+    for i, pkg in enumerate(pkgs):
+        name = pkg.name.removesuffix("-1.0.0.tgz")
+        for t in targets if i % 2 == 0 else targets[::-1]:
+            start = time.perf_counter()
+            helm.run("pull", f"oci://{t.host}/bench/{name}", "--version", "1.0.0", "--plain-http",
+                     "-d", str(out / t.name))
+            pull[t.name] += time.perf_counter() - start
+    n = len(pkgs)
+    return {t.name: {"helm push s/chart": push[t.name] / n, "helm pull s/chart": pull[t.name] / n,
+                     "helm push server CPU ms/chart": cpu[t.name] * 1000 / n} for t in targets}
 
 
 def push_manifest(t: Target) -> str:
@@ -149,13 +176,79 @@ async def bench_manifests(t: Target, method: str, seconds: float, concurrency: i
     return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99)] * 1000
 
 
+PARTS = ("blob", "helm", "manifests", "rss")
+
+
+def make_blob(tmp: Path, mib: int) -> tuple[Path, str]:
+    blob = tmp / "blob.bin"
+    h = hashlib.sha256()
+    with blob.open("wb") as fh:
+        for _ in range(mib):
+            data = os.urandom(1024 * 1024)
+            fh.write(data)
+            h.update(data)
+    return blob, "sha256:" + h.hexdigest()
+
+
+def make_charts(directory: Path, count: int) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    pkgs = []
+    for i in range(count):
+        p = directory / f"{directory.name}-chart{i:03d}-1.0.0.tgz"
+        p.write_bytes(make_chart_tgz(f"{directory.name}-chart{i:03d}", "1.0.0"))
+        pkgs.append(p)
+    return pkgs
+
+
+def run_round(targets: list[Target], parts: set[str], args: argparse.Namespace, helm: Helm, blob: Path,
+              digest: str, work: Path) -> dict[str, dict[str, float]]:
+    """One round of the chosen figures against every registry (fresh chart names per round)."""
+    r: dict[str, dict[str, float]] = {t.name: {} for t in targets}
+    if "blob" in parts:
+        for t in targets:
+            r[t.name]["blob push MB/s"], r[t.name]["blob pull MB/s"] = bench_blob(t, blob, digest)
+    if "helm" in parts:
+        pkgs = make_charts(work, args.charts)
+        for t in targets:
+            (work / t.name).mkdir()
+        for name, figures in bench_helm(targets, helm, pkgs, work).items():
+            r[name].update(figures)
+    if "manifests" in parts:
+        for t in targets:
+            push_manifest(t)
+            for method in ("HEAD", "GET"):
+                rps, p99 = asyncio.run(bench_manifests(t, method, args.seconds, args.concurrency))
+                r[t.name][f"manifest {method} req/s"], r[t.name][f"manifest {method} p99 ms"] = rps, p99
+    if "rss" in parts:
+        for t in targets:
+            r[t.name]["server peak RSS MiB"] = peak_rss_mib(t.pid)
+    return r
+
+
+def print_table(results: dict[str, dict[str, float]]) -> None:
+    names = list(results)
+    print(f"{'figure':28s}" + "".join(f"{n:>16s}" for n in names) + ("      ratio" if len(names) == 2 else ""))
+    for key in results[names[0]]:
+        row = f"{key:28s}" + "".join(f"{results[n][key]:16.3f}" for n in names)
+        if len(names) == 2 and results[names[1]][key]:
+            row += f"{results[names[0]][key] / results[names[1]][key]:11.2f}"
+        print(row, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blob-mib", type=int, default=256)
     parser.add_argument("--charts", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to run (default all): {','.join(PARTS)}")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the chosen parts this many times (fresh chart names) and print the median")
     args = parser.parse_args()
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    if unknown := parts - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     tmp = Path(tempfile.mkdtemp(prefix="oci-bench-"))
     settings = load_settings(environ={}, data_dir=str(tmp / "appmarket"), publish_catalog=False)
     token = bootstrap(settings)
@@ -170,44 +263,21 @@ def main() -> None:
     else:
         targets.append(Target("distribution", dist[1], {}, dist[0].pid))
     try:
-        blob = tmp / "blob.bin"
-        with blob.open("wb") as fh:
-            for _ in range(args.blob_mib):
-                fh.write(os.urandom(1024 * 1024))
-        h = hashlib.sha256()
-        with blob.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-        digest = "sha256:" + h.hexdigest()
-        pkg_dir = tmp / "charts"
-        pkg_dir.mkdir()
-        pkgs = []
-        for i in range(args.charts):
-            p = pkg_dir / f"chart{i:03d}-1.0.0.tgz"
-            p.write_bytes(make_chart_tgz(f"chart{i:03d}", "1.0.0"))
-            pkgs.append(p)
+        blob, digest = make_blob(tmp, args.blob_mib) if "blob" in parts else (tmp, "")
         helm = Helm(tmp / "helm")
         helm.run("registry", "login", server.host_port, "-u", "admin", "-p", token, "--plain-http")
-        results: dict[str, dict[str, float]] = {}
-        for t in targets:
-            r: dict[str, float] = {}
-            r["blob push MB/s"], r["blob pull MB/s"] = bench_blob(t, blob, digest)
-            out = tmp / f"pull-{t.name}"
-            out.mkdir()
-            r["helm push s/chart"], r["helm pull s/chart"] = bench_helm(t, helm, pkgs, out)
-            push_manifest(t)
-            for method in ("HEAD", "GET"):
-                rps, p99 = asyncio.run(bench_manifests(t, method, args.seconds, args.concurrency))
-                r[f"manifest {method} req/s"], r[f"manifest {method} p99 ms"] = rps, p99
-            r["server peak RSS MiB"] = peak_rss_mib(t.pid)
-            results[t.name] = r
-        names = list(results)
-        print(f"{'figure':28s}" + "".join(f"{n:>16s}" for n in names) + ("      ratio" if len(names) == 2 else ""))
-        for key in results[names[0]]:
-            row = f"{key:28s}" + "".join(f"{results[n][key]:16.3f}" for n in names)
-            if len(names) == 2 and results[names[1]][key]:
-                row += f"{results[names[0]][key] / results[names[1]][key]:11.2f}"
-            print(row)
+        rounds: list[dict[str, dict[str, float]]] = []
+        for n in range(args.repeat):
+            # Alternate which registry goes first, so a noisy neighbour does not always hit the same one.
+            order = targets if n % 2 == 0 else targets[::-1]
+            rounds.append(run_round(order, parts, args, helm, blob, digest, tmp / f"round{n}"))
+            if args.repeat > 1:
+                print(f"round {n + 1}/{args.repeat}")
+                print_table({t.name: rounds[-1][t.name] for t in targets})
+        if args.repeat > 1:
+            print(f"median of {args.repeat} rounds")
+        print_table({t.name: {k: statistics.median(r[t.name][k] for r in rounds) for k in rounds[0][t.name]}
+                     for t in targets})
     finally:
         stop_server(server)
         if dist is not None:

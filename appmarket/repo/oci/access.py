@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, bindparam, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
 
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import Principal
@@ -21,6 +26,10 @@ from appmarket.repo.oci.reference import check_name
 from appmarket.storage.base import BlobStore
 
 PROJECT_TTL = 1.0
+# SQLite has one writer at a time, and a writer that finds the lock taken polls for it, sleeping 1, 2, 5,
+# 10 ms...; helm uploads a chart's blobs concurrently, so its two sessions often collide. Queuing this
+# process's registry writers on a lock first wakes each one as soon as the previous commits.
+_SQLITE_WRITER = threading.RLock()
 
 
 class RegistryBase:
@@ -31,6 +40,16 @@ class RegistryBase:
         self._store = store
         self._auth = auth
         self._projects: dict[str, tuple[float, Project]] = {}
+
+    def _queued(self) -> contextlib.AbstractContextManager[object]:
+        """Hold this around a write transaction to queue behind this process's other registry writers."""
+        return _SQLITE_WRITER if self._db.is_sqlite else contextlib.nullcontext()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """``Database.write``, queued (on SQLite) behind this process's other registry writers."""
+        with self._queued(), self._db.write() as s:
+            yield s
 
     def project_for(self, principal: Principal, repository: str, action: Action) -> Project:
         """Check the name, find its project (first component) and require ``action`` there.
@@ -45,7 +64,7 @@ class RegistryBase:
             project = hit[1]
         else:
             with self._db.read() as s:
-                found = s.exec(select(Project).where(Project.name == project_name)).first()
+                found = s.exec(_PROJECT_BY_NAME, params={"name": project_name}).first()
             if found is None:
                 self._projects.pop(project_name, None)
                 raise NotFound(f"project {project_name!r} does not exist", code=codes.NAME_UNKNOWN)
@@ -60,30 +79,51 @@ class RegistryBase:
         return self._auth.project_actions(principal, project)
 
 
+def _linked(digest: Mapped[str]) -> ColumnElement[bool]:
+    """``digest`` is linked into the ``repository`` parameter, as a blob or as a manifest."""
+    as_blob = select(OciRepoBlob.id).where(OciRepoBlob.repository == bindparam("repository"),
+                                           OciRepoBlob.digest == digest)
+    as_manifest = select(OciManifest.id).where(OciManifest.repository == bindparam("repository"),
+                                               OciManifest.digest == digest)
+    return or_(as_blob.exists(), as_manifest.exists())
+
+
+# Built once with bound parameters: on the push path, building a statement costs more than running it.
+_PROJECT_BY_NAME = select(Project).where(Project.name == bindparam("name"))
+_BLOB_IN_REPOSITORY = select(Blob).where(Blob.digest == bindparam("digest"), _linked(col(Blob.digest)))
+_LINKED_DIGESTS = select(Blob.digest).where(col(Blob.digest).in_(bindparam("digests", expanding=True)),
+                                            _linked(col(Blob.digest)))
+
+
 def blob_in_repository(s: Session, repository: str, digest: str) -> Blob | None:
-    """The blob row when ``digest`` is linked into ``repository`` (as a blob or a manifest)."""
-    linked = s.exec(select(OciRepoBlob.id).where(OciRepoBlob.repository == repository,
-                                                 OciRepoBlob.digest == digest)).first()
-    if linked is None:
-        linked = s.exec(select(OciManifest.id).where(OciManifest.repository == repository,
-                                                     OciManifest.digest == digest)).first()
-    return s.get(Blob, digest) if linked is not None else None
+    """The blob row when ``digest`` is linked into ``repository`` (as a blob or a manifest): one query."""
+    return s.exec(_BLOB_IN_REPOSITORY, params={"digest": digest, "repository": repository}).first()
+
+
+def linked_digests(s: Session, repository: str, digests: list[str]) -> set[str]:
+    """Which of ``digests`` have a blob row and are linked into ``repository``: one query for a manifest."""
+    if not digests:
+        return set()
+    return set(s.exec(_LINKED_DIGESTS, params={"digests": sorted(set(digests)), "repository": repository}).all())
+
+
+_BLOB = Blob.__table__  # type: ignore[attr-defined]  # sqlmodel does not type __table__
+_LINK = {"postgresql": postgresql.insert(OciRepoBlob).on_conflict_do_nothing(),
+         "sqlite": sqlite.insert(OciRepoBlob).on_conflict_do_nothing()}
+_TOUCH = update(_BLOB).where(_BLOB.c.digest == bindparam("d")).values(created_at=bindparam("now"))
 
 
 def link_blob(s: Session, project_id: int, repository: str, digest: str) -> None:
     """Link a blob into a repository (idempotent under races)."""
-    dialect = s.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OciRepoBlob).values(project_id=project_id, repository=repository, digest=digest,
-                                      created_at=utcnow())
-    s.connection().execute(stmt.on_conflict_do_nothing())
+    dialect = "postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"
+    s.connection().execute(_LINK[dialect], {
+        "project_id": project_id, "repository": repository, "digest": digest, "created_at": utcnow()})
 
 
 def record_and_touch(s: Session, digest: str, size: int, media_type: str) -> None:
     """Record the blob, refreshing ``created_at`` so GC's grace window covers a re-upload."""
     record_blob(s, digest, size, media_type)
-    table = Blob.__table__  # type: ignore[attr-defined]  # sqlmodel does not type __table__
-    s.connection().execute(update(table).where(table.c.digest == digest).values(created_at=utcnow()))
+    s.connection().execute(_TOUCH, {"d": digest, "now": utcnow()})
 
 
 def aware(when: dt.datetime) -> dt.datetime:

@@ -13,6 +13,7 @@ import json
 import tempfile
 from typing import Any, BinaryIO, cast
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select, update
 
 from appmarket.db.models import Blob, ChartVersion, OciManifest, OciManifestRef, OciTag, Project, utcnow
@@ -138,9 +139,17 @@ class ChartEvents:
             s.delete(tag)
 
 
+def _upsert_tag(insert: Any) -> Any:
+    stmt = insert(OciTag)
+    return stmt.on_conflict_do_update(index_elements=["repository", "name"],
+                                      set_={"digest": stmt.excluded.digest, "updated_at": stmt.excluded.updated_at})
+
+
+_SET_TAG = {"postgresql": _upsert_tag(postgresql.insert), "sqlite": _upsert_tag(sqlite.insert)}
+
+
 def set_tag(s: Session, project_id: int, repository: str, name: str, digest: str) -> None:
-    tag = s.exec(select(OciTag).where(OciTag.repository == repository, OciTag.name == name)).first()
-    if tag is None:
-        tag = OciTag(project_id=project_id, repository=repository, name=name, digest=digest)
-    tag.digest, tag.updated_at = digest, utcnow()
-    s.add(tag)
+    """Point a tag at ``digest``, creating it if needed: one upsert (idempotent under races)."""
+    dialect = "postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"
+    s.connection().execute(_SET_TAG[dialect], {"project_id": project_id, "repository": repository, "name": name,
+                                               "digest": digest, "updated_at": utcnow()})

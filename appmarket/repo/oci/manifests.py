@@ -12,21 +12,36 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from sqlalchemy import bindparam
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, delete, select
 
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import Principal
-from appmarket.db.models import Blob, OciManifest, OciManifestRef, OciRepoBlob, OciTag, Project
+from appmarket.db.models import Blob, ChartVersion, OciManifest, OciManifestRef, OciRepoBlob, OciTag, Project, utcnow
 from appmarket.errors import Invalid, NotFound, TooLarge
 from appmarket.repo import paths
 from appmarket.repo.charts import ChartService
 from appmarket.repo.oci import codes, helm
-from appmarket.repo.oci.access import RegistryBase, blob_in_repository, record_and_touch
+from appmarket.repo.oci.access import RegistryBase, blob_in_repository, linked_digests, record_and_touch
 from appmarket.repo.oci.manifest import IMAGE_CONFIGS, Descriptor, Parsed, config_platform, parse_manifest
 from appmarket.repo.oci.reference import chart_tag, check_digest, check_tag, digest_of, is_digest
 from appmarket.repo.provenance import check_provenance
 from appmarket.settings import ChartLimits, OciSettings
+
+_MANIFEST = OciManifest.__table__  # type: ignore[attr-defined]  # sqlmodel does not type __table__
+_REF = OciManifestRef.__table__  # type: ignore[attr-defined]
+# Built once with bound parameters: on the push path, building a statement costs more than running it.
+_MANIFEST_ID = sa_select(_MANIFEST.c.id).where(_MANIFEST.c.repository == bindparam("repository"),
+                                               _MANIFEST.c.digest == bindparam("digest"))
+_INSERT_MANIFEST = sa_insert(_MANIFEST).returning(_MANIFEST.c.id)
+_CHART_VERSION_OF = select(OciManifest.chart_version).where(OciManifest.repository == bindparam("repository"),
+                                                            OciManifest.digest == bindparam("digest"))
+_CHART = select(ChartVersion).where(ChartVersion.project_id == bindparam("project_id"),
+                                    ChartVersion.name == bindparam("name"),
+                                    ChartVersion.version == bindparam("version"))
 
 
 class ManifestInfo(msgspec.Struct, frozen=True):
@@ -62,12 +77,15 @@ class ManifestService(RegistryBase):
             digest = digest_of(body)
         parsed = parse_manifest(body, content_type)
         platforms = self._check_references(repository, parsed)
+        info = ManifestInfo(digest=digest, media_type=parsed.media_type, size=len(body), key=paths.blob_key(digest),
+                            subject=parsed.subject.digest if parsed.subject else None)
+        if parsed.is_helm_chart and self._retag_recorded_chart(principal, project, repository, info, tags, parsed):
+            return info
         chart = None
         if parsed.is_helm_chart:
             chart = self._check_chart(repository, parsed, tags)
-        key = paths.blob_key(digest)
-        if not self._store.exists(key):
-            self._store.put_bytes(key, body)
+        if not self._store.exists(info.key):
+            self._store.put_bytes(info.key, body)
 
         def record(s: Session) -> None:
             assert project.id is not None
@@ -76,12 +94,46 @@ class ManifestService(RegistryBase):
 
         if chart is not None:
             _, prov_digest = helm.chart_layers(parsed)
-            self._charts.record(principal, project, chart, prov_digest, force=True, source="oci", in_tx=record)
+            with self._queued():
+                self._charts.record(principal, project, chart, prov_digest, force=True, source="oci", in_tx=record)
         else:
-            with self._db.write() as s:
+            with self._write() as s:
                 record(s)
-        return ManifestInfo(digest=digest, media_type=parsed.media_type, size=len(body), key=key,
-                            subject=parsed.subject.digest if parsed.subject else None)
+        return info
+
+    def _retag_recorded_chart(self, principal: Principal, project: Project, repository: str, info: ManifestInfo,
+                              tags: list[str], parsed: Parsed) -> bool:
+        """Tag a chart manifest this repository already recorded (helm PUTs by digest, then by tag).
+
+        The bytes are content-addressed and passed the chart checks (the HTTP path's ``inspect_chart``,
+        provenance, name) when they were recorded here as this version, so checking them again cannot change
+        the outcome; the ChartVersion already holds what recording it again would write (same package,
+        source and pusher). Only the tags change. False (nothing written) sends anything else down the
+        full path: a first push, another pusher, a tag that is not the chart's version.
+        """
+        chart_digest, prov_digest = helm.chart_layers(parsed)
+        name = repository.partition("/")[2]
+
+        def recorded_version(s: Session) -> str | None:
+            """The chart version this manifest is recorded as, when recording it again would change nothing."""
+            row = s.exec(_CHART_VERSION_OF, params={"repository": repository, "digest": info.digest}).first()
+            if row is None or any(t != chart_tag(row) for t in tags):
+                return None
+            chart = s.exec(_CHART, params={"project_id": project.id, "name": name, "version": row}).first()
+            same = chart is not None and chart.digest == chart_digest and chart.source == "oci" \
+                and chart.pushed_by == principal.name and prov_digest in (None, chart.prov_digest)
+            return row if same else None
+
+        with self._db.read() as s:  # a first push (the common case) costs one read, no write transaction
+            if recorded_version(s) is None or not self._store.exists(info.key):
+                return False
+        assert project.id is not None
+        with self._write() as s:
+            if recorded_version(s) is None:  # changed meanwhile (a delete, a re-push): take the full path
+                return False
+            for tag in tags:  # the manifest row references its blob: GC keeps it without a touch
+                helm.set_tag(s, project.id, repository, tag, info.digest)
+        return True
 
     def _check_references(self, repository: str, parsed: Parsed) -> list[str]:
         """Every referenced blob/manifest must be in the repository; return the platforms served."""
@@ -97,8 +149,9 @@ class ManifestService(RegistryBase):
                                                                       col(OciManifest.digest).in_(known))).all()
                     platforms = sorted({p for r in rows for p in r})
             else:
-                missing = [d.digest for d in parsed.blob_refs
-                           if "foreign" not in d.mediaType and blob_in_repository(s, repository, d.digest) is None]
+                wanted = [d.digest for d in parsed.blob_refs if "foreign" not in d.mediaType]
+                known = linked_digests(s, repository, wanted)
+                missing = [d for d in wanted if d not in known]
                 platforms = []
         if missing:
             raise NotFound(f"manifest references unknown {missing[0]}", code=codes.MANIFEST_BLOB_UNKNOWN)
@@ -127,26 +180,27 @@ class ManifestService(RegistryBase):
     @staticmethod
     def _record(s: Session, project_id: int, repository: str, digest: str, body: bytes, parsed: Parsed,
                 platforms: list[str], chart_version: str | None, tags: list[str]) -> None:
+        """Core statements (no ORM unit of work): this runs inside every push's write transaction."""
         record_and_touch(s, digest, len(body), parsed.media_type)
-        row = s.exec(select(OciManifest).where(OciManifest.repository == repository,
-                                               OciManifest.digest == digest)).first()
-        if row is None:
-            row = OciManifest(project_id=project_id, repository=repository, digest=digest,
-                              media_type=parsed.media_type, size=len(body), artifact_type=parsed.artifact_type,
-                              subject_digest=parsed.subject.digest if parsed.subject else None,
-                              annotations=parsed.annotations, platforms=platforms)
-            s.add(row)
-            s.flush()
-            assert row.id is not None
+        conn = s.connection()
+        found = conn.execute(_MANIFEST_ID, {"repository": repository, "digest": digest}).first()
+        if found is None:
+            manifest_id = conn.execute(_INSERT_MANIFEST, {
+                "project_id": project_id, "repository": repository, "digest": digest, "media_type": parsed.media_type,
+                "size": len(body), "artifact_type": parsed.artifact_type,
+                "subject_digest": parsed.subject.digest if parsed.subject else None,
+                "annotations": parsed.annotations, "platforms": platforms, "chart_version": chart_version,
+                "created_at": utcnow()}).scalar_one()
             refs: list[tuple[Descriptor, str]] = [(d, "manifest") for d in parsed.manifests]
             refs += [(d, "config") for d in ([parsed.config] if parsed.config else [])]
             refs += [(d, "layer") for d in parsed.layers]
-            for d, kind in refs:
-                s.add(OciManifestRef(manifest_id=row.id, digest=d.digest, kind=kind))
+            if refs:
+                conn.execute(sa_insert(_REF), [{"manifest_id": manifest_id, "digest": d.digest, "kind": kind}
+                                               for d, kind in refs])
+        elif chart_version is not None:
+            conn.execute(sa_update(_MANIFEST).where(_MANIFEST.c.id == found[0]).values(chart_version=chart_version))
         if chart_version is not None:
             helm.detach_version(s, repository, chart_version, keep_digest=digest)
-            row.chart_version = chart_version
-            s.add(row)
         for tag in tags:
             helm.set_tag(s, project_id, repository, tag, digest)
 
@@ -230,7 +284,7 @@ class ManifestService(RegistryBase):
         self._delete_rows(project, repository, reference)
 
     def _delete_rows(self, project: Project, repository: str, reference: str) -> None:
-        with self._db.write() as s:
+        with self._write() as s:
             if is_digest(reference):
                 s.exec(delete(OciTag).where(col(OciTag.repository) == repository,
                                             col(OciTag.digest) == reference))
@@ -297,7 +351,7 @@ class ManifestService(RegistryBase):
     def unlink_blob(self, principal: Principal, repository: str, digest: str) -> None:
         self.project_for(principal, repository, Action.DELETE)
         check_digest(digest)
-        with self._db.write() as s:
+        with self._write() as s:
             row = s.exec(select(OciRepoBlob).where(OciRepoBlob.repository == repository,
                                                    OciRepoBlob.digest == digest)).first()
             if row is None:

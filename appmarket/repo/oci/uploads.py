@@ -14,6 +14,9 @@ import secrets
 import threading
 from typing import Any
 
+from sqlalchemy import bindparam, insert
+from sqlmodel import Session, col, delete
+
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import Principal
 from appmarket.db.models import OciUpload, utcnow
@@ -57,7 +60,7 @@ class UploadSink:
         self._writer.close()
         size = self._writer.size
         self._owner.remember(self._row.id, self._hasher, size)
-        with self._owner.db.write() as s:
+        with self._owner.writing() as s:
             row = s.get(OciUpload, self._row.id)
             if row is None:
                 raise NotFound("upload was cancelled meanwhile", code=codes.BLOB_UPLOAD_UNKNOWN)
@@ -80,9 +83,8 @@ class UploadService(RegistryBase):
         self._hashers = {}
         self._lock = threading.Lock()
 
-    @property
-    def db(self) -> Any:
-        return self._db
+    def writing(self) -> contextlib.AbstractContextManager[Session]:
+        return self._write()
 
     def remember(self, upload_id: str, hasher: Any, size: int) -> None:
         with self._lock:
@@ -106,9 +108,10 @@ class UploadService(RegistryBase):
         upload_id = secrets.token_urlsafe(24)
         writer = self._store.writer(paths.upload_key(upload_id))
         writer.close()
-        assert project.id is not None
-        with self._db.write() as s:
-            s.add(OciUpload(id=upload_id, project_id=project.id, repository=repository))
+        now = utcnow()
+        with self._write() as s:
+            s.connection().execute(_INSERT, {"id": upload_id, "project_id": project.id, "repository": repository,
+                                             "size": 0, "created_at": now, "updated_at": now})
         self.remember(upload_id, hashlib.sha256(), 0)
         return UploadState(upload_id, 0)
 
@@ -155,15 +158,17 @@ class UploadService(RegistryBase):
 
     def discard(self, upload_id: str) -> None:
         """Drop an upload's staged bytes and row (cancel, digest mismatch, expiry)."""
+        self._drop_staged(upload_id)
+        with self._write() as s:
+            _delete_row(s, upload_id)
+
+    def _drop_staged(self, upload_id: str) -> None:
+        """Forget the running hash and delete the staged bytes (before the row: nothing is left unowned)."""
         self.remember(upload_id, None, -1)
         with contextlib.suppress(ObjectNotFound):
             self._store.writer(paths.upload_key(upload_id), append=True).cancel()
         with contextlib.suppress(ObjectNotFound):
             self._store.delete(paths.upload_key(upload_id))
-        with self._db.write() as s:
-            row = s.get(OciUpload, upload_id)
-            if row is not None:
-                s.delete(row)
 
     # -- completion -----------------------------------------------------------------------------------
 
@@ -200,12 +205,10 @@ class UploadService(RegistryBase):
         else:
             self._store.move(staged, key)
         assert project.id is not None
-        with self._db.write() as s:
+        with self._write() as s:
             record_and_touch(s, digest, size, "application/octet-stream")
             link_blob(s, project.id, repository, digest)
-            row = s.get(OciUpload, upload_id)
-            if row is not None:
-                s.delete(row)
+            _delete_row(s, upload_id)
         self.remember(upload_id, None, -1)
         return size
 
@@ -225,12 +228,14 @@ class UploadService(RegistryBase):
         key = paths.blob_key(digest)
         if not self._store.exists(key):
             self._store.put_bytes(key, data)
+        if upload_id is not None:
+            self._drop_staged(upload_id)
         assert project.id is not None
-        with self._db.write() as s:
+        with self._write() as s:  # one transaction: the blob recorded and linked, the session closed
             record_and_touch(s, digest, len(data), "application/octet-stream")
             link_blob(s, project.id, repository, digest)
-        if upload_id is not None:
-            self.discard(upload_id)
+            if upload_id is not None:
+                _delete_row(s, upload_id)
         return True
 
     def mount(self, principal: Principal, repository: str, digest: str, source: str) -> bool:
@@ -242,8 +247,17 @@ class UploadService(RegistryBase):
         except AppMarketError:  # bad digest, unknown or forbidden source: fall back to an upload (spec)
             return False
         assert project.id is not None
-        with self._db.write() as s:
+        with self._write() as s:
             if blob_in_repository(s, source, digest) is None:
                 return False
             link_blob(s, project.id, repository, digest)
         return True
+
+
+_INSERT = insert(OciUpload)
+_DELETE = delete(OciUpload).where(col(OciUpload.id) == bindparam("upload_id"))
+
+
+def _delete_row(s: Session, upload_id: str) -> None:
+    """One statement, no load: the row may already be gone (a concurrent cancel or expiry)."""
+    s.connection().execute(_DELETE, {"upload_id": upload_id})
