@@ -90,6 +90,9 @@ class InstallerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     helm: str = ""
     # Queue poll interval of idle workers (submissions in this replica wake them at once).
     poll_interval: float = 1.0
+    # ``host:port`` of OCI registries served over plain HTTP (helm pulls ``oci://`` charts from them with
+    # ``--plain-http``); every other registry is reached over HTTPS. A list: set it in the TOML file.
+    plain_http_registries: list[str] = []
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -26,7 +26,7 @@ import pytest
 from kubernetes import client, config, watch  # noqa: TID251
 
 from tests.kubeapi import KubeApiServer, NodeSpec
-from tests.kubeapi.samples import CRD, DEPLOYMENT, make_chart
+from tests.kubeapi.samples import CRD, DEPLOYMENT, TAPP, make_chart, tapp_crd
 from tests.support.helm import Helm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -261,6 +261,46 @@ def test_workload_modes(kube_api: KubeApiServer, api: client.ApiClient) -> None:
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}})
     stuck = _wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.observed_generation == 2)
     assert stuck and not apps.read_namespaced_deployment("web", "default").status.ready_replicas
+
+
+def test_tapp_status_per_mode(kube_api: KubeApiServer, api: client.ApiClient) -> None:
+    """TApps get the status tkestack's tapp-controller writes once its CRD exists, per readiness mode."""
+    custom = client.CustomObjectsApi(api)
+    client.ApiextensionsV1Api(api).create_custom_resource_definition(tapp_crd())
+    assert kube_api.wait_idle()
+
+    def create(name: str, *, restart: str | None = None, statuses: dict[str, str] | None = None) -> None:
+        body = json.loads(json.dumps(TAPP))
+        body["metadata"]["name"] = name
+        if restart:
+            body["spec"]["template"]["spec"]["restartPolicy"] = restart
+        if statuses:
+            body["spec"]["statuses"] = statuses
+        custom.create_namespaced_custom_object("apps.tkestack.io", "v1", "default", "tapps", body)
+
+    def status(name: str) -> Any:
+        return _wait_for(lambda: custom.get_namespaced_custom_object(
+            "apps.tkestack.io", "v1", "default", "tapps", name).get("status"))
+
+    create("game")
+    assert status("game") == {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "appStatus": "Running",
+                              "statuses": {"0": "Running", "1": "Running"}, "scaleLabelSelector": "app=game"}
+    create("half", statuses={"1": "Killed"})
+    assert status("half")["statuses"] == {"0": "Running", "1": "Killed"} and status("half")["readyReplicas"] == 1
+    kube_api.set_workloads("fail", pattern="bad-*")
+    create("bad-loop")  # restartPolicy Always: pods crash-loop, instances stay Pending, the app "Running"
+    assert {k: status("bad-loop")[k] for k in ("appStatus", "readyReplicas", "statuses")} == {
+        "appStatus": "Running", "readyReplicas": 0, "statuses": {"0": "Pending", "1": "Pending"}}
+    create("bad-once", restart="Never")  # run-once pods end Failed: so do the instances and the app
+    assert {k: status("bad-once")[k] for k in ("appStatus", "readyReplicas", "statuses")} == {
+        "appStatus": "Failed", "readyReplicas": 0, "statuses": {"0": "Failed", "1": "Failed"}}
+    kube_api.set_workloads("pending")
+    custom.patch_namespaced_custom_object("apps.tkestack.io", "v1", "default", "tapps", "game",
+                                          {"spec": {"replicas": 3}})
+    pending = _wait_for(lambda: (s := status("game"))["observedGeneration"] == 2 and s)
+    assert pending["appStatus"] == "Pending" and pending["readyReplicas"] == 0 and pending["statuses"] == {}
+    kube_api.set_workloads("ready")
+    assert _wait_for(lambda: status("game")["readyReplicas"] == 3)
 
 
 def test_namespace_deletion_and_garbage_collection(kube_api: KubeApiServer, api: client.ApiClient) -> None:

@@ -85,3 +85,40 @@ def mark_release_failed(kubeconfig: dict[str, Any], namespace: str, name: str, r
         body = {"metadata": {"labels": {"status": "failed"}},
                 "data": {"release": base64.b64encode(encoded.encode()).decode()}}
         core.patch_namespaced_secret(secret_name, namespace, body, _request_timeout=PROBE_TIMEOUT)
+
+
+class ClusterUnreachable(Exception):
+    """The cluster could not be asked: connection refused or cut, timeout, TLS, or an error answer (401, 5xx)."""
+
+
+def read_namespaced_objects(kubeconfig: dict[str, Any], refs: list[tuple[str, str, str, str]],
+                            timeout: float = PROBE_TIMEOUT) -> list[dict[str, Any] | None]:
+    """Each ``(apiVersion, plural, namespace, name)`` as JSON (None when absent), through one client.
+
+    Built-in groups are read through the same generic path as custom resources
+    (``/apis/<group>/<version>/namespaces/<ns>/<plural>/<name>``), so the caller needs no per-kind API class.
+    Raises ClusterUnreachable on the first call that gets no usable answer.
+    """
+    cfg = k8s.Configuration()
+    cfg.retries = 1  # one retry per read: a dead cluster answers in about 2x timeout, not urllib3's 4x
+    try:
+        api = k8s_config.new_client_from_config_dict(kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, ValueError, KeyError) as exc:
+        raise ClusterUnreachable(f"invalid kubeconfig: {exc}") from None
+    found: list[dict[str, Any] | None] = []
+    with api:
+        custom = k8s.CustomObjectsApi(api)
+        for api_version, plural, namespace, name in refs:
+            group, _, version = api_version.rpartition("/")
+            try:
+                obj = custom.get_namespaced_custom_object(group, version, namespace, plural, name,
+                                                          _request_timeout=timeout)
+            except ApiException as exc:
+                if exc.status == 404:
+                    found.append(None)
+                    continue
+                raise ClusterUnreachable(f"cluster answered {exc.status}: {exc.reason}") from None
+            except (HTTPError, OSError) as exc:
+                raise ClusterUnreachable(f"cluster unreachable: {type(exc).__name__}") from None
+            found.append(obj if isinstance(obj, dict) else None)
+    return found

@@ -27,6 +27,7 @@ from appmarket.installer.helm import Helm, HelmFailed, terminate
 from appmarket.installer.kubeconfig import kubeconfig_file
 from appmarket.installer.operations import PENDING, OperationStore
 from appmarket.installer.preflight import values_diff
+from appmarket.installer.progress import ReleaseProgress
 from appmarket.installer.sources import ChartResolver
 
 log = logging.getLogger(__name__)
@@ -93,26 +94,43 @@ class Executor:
             log.exception("operation %s crashed", op_id)
             self.store.finish(op_id, "failed", f"internal error: {type(exc).__name__}: {exc}")
 
-    async def _beating(self, op_id: int, coro: Coroutine[Any, Any, Any], kc: Path | None = None) -> Any:
-        """Await a helm call while writing heartbeats (and a progress event now and then)."""
+    async def _beating(self, op_id: int, coro: Coroutine[Any, Any, Any], kc: Path | None = None,
+                       progress: ReleaseProgress | None = None) -> Any:
+        """Await a helm call while writing heartbeats and progress events.
+
+        With ``progress``, each heartbeat also starts a poll of the release (when the previous one is
+        done) and records what it found whenever that changed; until a poll has found something, a
+        "still running" event every fifth heartbeat says at least that helm is alive.
+        """
         task = asyncio.ensure_future(coro)
         started = asyncio.get_running_loop().time()
         beats = 0
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=self.heartbeat_interval)
-            if done:
-                return task.result()
-            beats += 1
-            if await asyncio.to_thread(self.store.heartbeat, op_id):
-                if kc is not None:
-                    terminate(kc)
-                task.cancel()  # pyhelm3 then stops its shell and waits for both to exit
-                with contextlib.suppress(asyncio.CancelledError, AppMarketError):
-                    await task
-                raise Cancelled
-            if beats % 5 == 0:
-                elapsed = int(asyncio.get_running_loop().time() - started)
-                await asyncio.to_thread(self.store.event, op_id, "progress", f"helm still running ({elapsed}s)")
+        poll: asyncio.Future[str | None] | None = None
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.heartbeat_interval)
+                if done:
+                    return task.result()
+                beats += 1
+                if await asyncio.to_thread(self.store.heartbeat, op_id):
+                    if kc is not None:
+                        terminate(kc)
+                    task.cancel()  # pyhelm3 then stops its shell and waits for both to exit
+                    with contextlib.suppress(asyncio.CancelledError, AppMarketError):
+                        await task
+                    raise Cancelled
+                if progress is not None and (poll is None or poll.done()):
+                    if poll is not None and not poll.exception() and (found := poll.result()):
+                        await asyncio.to_thread(self.store.event, op_id, "progress", found)
+                    poll = asyncio.ensure_future(progress.poll())
+                if beats % 5 == 0 and (progress is None or not progress.last):
+                    elapsed = int(asyncio.get_running_loop().time() - started)
+                    await asyncio.to_thread(self.store.event, op_id, "progress", f"helm still running ({elapsed}s)")
+        finally:
+            if poll is not None and not poll.done():
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await poll
 
     async def _run(self, op: Operation, rel: Release, kc: Path, kubeconfig: dict[str, Any]) -> None:
         p = op.params
@@ -132,7 +150,7 @@ class Executor:
                     kc, rel.name, rel.namespace, source, p.get("values") or {},
                     reuse_values=bool(p.get("reuse_values")), reset_values=bool(p.get("reset_values")),
                     atomic=bool(p.get("atomic")), wait=bool(p.get("wait")), timeout=p.get("timeout"),
-                    description=p.get("description"), scrub=secrets), kc)
+                    description=p.get("description"), scrub=secrets), kc, self._progress(op, rel, kc, kubeconfig))
             info = result.get("info", {})
             revision = int(result.get("version", 0))
             values = dict(result.get("config") or {})
@@ -147,7 +165,7 @@ class Executor:
             await ev("helm", f"helm rollback {rel.name} {p.get('revision') or '(previous)'} -n {rel.namespace}")
             await self._beating(op_id, self.helm.rollback(kc, rel.name, rel.namespace, p.get("revision"),
                                                           wait=bool(p.get("wait")), timeout=p.get("timeout"),
-                                                          scrub=secrets), kc)
+                                                          scrub=secrets), kc, self._progress(op, rel, kc, kubeconfig))
         elif op.kind == "uninstall":
             await ev("helm", f"helm uninstall {rel.name} -n {rel.namespace}")
             await self._beating(op_id, self.helm.uninstall(kc, rel.name, rel.namespace, wait=bool(p.get("wait")),
@@ -164,6 +182,14 @@ class Executor:
             audit = {"values_diff": values_diff(rel.values, fields["values"]), "version": fields["chart_version"]}
         self.store.finish(op_id, "succeeded", f"{fields['status']}: revision {fields.get('revision', rel.revision)}",
                           revision=fields.get("revision"), release=fields, audit=audit)
+
+    def _progress(self, op: Operation, rel: Release, kc: Path, kubeconfig: dict[str, Any]) -> ReleaseProgress:
+        """The release poller of an install, upgrade or rollback: helm writes a revision after this one.
+
+        The last revision AppMarket saw is the baseline (none once uninstalled: helm dropped the history).
+        """
+        latest = 0 if rel.status in ("new", "uninstalled") else max(op.revision_before, rel.revision or 0)
+        return ReleaseProgress(self.helm, kc, kubeconfig, rel.name, rel.namespace, latest)
 
     async def _recover(self, op: Operation, rel: Release, kc: Path, kubeconfig: dict[str, Any],
                        secrets: tuple[str, ...]) -> None:

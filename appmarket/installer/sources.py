@@ -3,7 +3,9 @@
 AppMarket charts (``project/chart``) are read straight from the content-addressed blob store into a
 private temporary file that helm installs from, so no repository credential (not even a short-lived
 one) is ever minted or handed to helm; the caller's pull right on the project is checked instead.
-External charts (a chart name with an HTTP ``repo`` URL, or ``oci://...``) are fetched by helm itself.
+External charts (a chart name with an HTTP ``repo`` URL, or ``oci://...``) are fetched by helm itself;
+an ``oci://`` registry listed in ``installer.plain_http_registries`` is pulled with ``--plain-http`` (see
+``ChartSource``), every other one over HTTPS.
 """
 
 from __future__ import annotations
@@ -35,11 +37,17 @@ def is_local(chart: str, repo: str | None) -> bool:
 
 
 class ChartResolver:
-    def __init__(self, db: Database, store: BlobStore, charts: ChartService, tmp_dir: Path) -> None:
+    def __init__(self, db: Database, store: BlobStore, charts: ChartService, tmp_dir: Path,
+                 plain_http_registries: tuple[str, ...] | list[str] = ()) -> None:
         self._db = db
         self._store = store
         self._charts = charts
         self._tmp = tmp_dir
+        self._plain_http = frozenset(plain_http_registries)
+
+    def plain_http(self, chart: str) -> bool:
+        """Whether an ``oci://host[:port]/...`` reference names a registry configured as plain HTTP."""
+        return chart.startswith("oci://") and chart.removeprefix("oci://").split("/", 1)[0] in self._plain_http
 
     def local_version(self, principal: Principal | None, chart: str, version: str | None) -> ChartVersion:
         """The ChartVersion row of ``project/chart`` (newest when no version), checking the pull right."""
@@ -74,7 +82,7 @@ class ChartResolver:
         if not is_local(chart, repo):
             if not chart.startswith("oci://") and not repo:
                 raise Invalid(f"chart {chart!r}: give project/chart, a chart name with a repo URL, or oci://...")
-            yield ChartSource(ref=chart, repo=repo, version=version)
+            yield ChartSource(ref=chart, repo=repo, version=version, plain_http=self.plain_http(chart))
             return
         row = self.local_version(None, chart, version)
         self._tmp.mkdir(parents=True, exist_ok=True)

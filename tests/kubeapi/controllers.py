@@ -3,7 +3,8 @@
 helm's `--wait` watches objects until kstatus calls them Current, so something must write the
 status a real controller would. The mode (`ready`, `fail`, `pending`) picks the status shape:
 ready satisfies kstatus, fail produces its Failed shapes (Deployment ProgressDeadlineExceeded,
-Job Failed) or never-ready ones, pending writes nothing useful. Work runs on one background
+Job Failed) or never-ready ones, pending writes nothing useful. Custom resources are left alone,
+except TApps (`apps.tkestack.io`), whose controller is simulated too. Work runs on one background
 thread fed by store events, so clients see real MODIFIED events after their write.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from .catalog import ResourceType
 from .errors import ApiError
 from .objects import NS_KEY, Call, Registry
-from .statuses import condition, same_status, workload_status
+from .statuses import CUSTOM_WORKLOADS, condition, same_status, workload_status
 from .store import StorageKey, WatchEvent
 from .switches import Switches
 
@@ -86,7 +87,7 @@ class Simulator:
             self._finish_deletion(rt, current)
         elif rt.kind == "CustomResourceDefinition" and not rt.crd:
             self._establish(rt, current)
-        elif not rt.crd:
+        elif not rt.crd or (rt.group, rt.kind) in CUSTOM_WORKLOADS:
             self._reconcile(rt, current, delayed)
 
     def _reconcile(self, rt: ResourceType, obj: JsonDict, delayed: bool) -> None:

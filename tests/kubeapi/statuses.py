@@ -3,7 +3,8 @@
 helm 4 waits with kstatus (fluxcd/cli-utils): a Deployment is Current when observedGeneration,
 updated/ready/available replicas and the Available/Progressing conditions line up, and Failed on
 `ProgressDeadlineExceeded`; a Job is Current once started and Failed with a `Failed` condition;
-a StatefulSet or DaemonSet has no Failed state, only "not ready yet". Pure functions of the
+a StatefulSet or DaemonSet has no Failed state, only "not ready yet". TApps (tkestack's CRD,
+once registered) get the status tapp-controller writes. Pure functions of the
 object, so they are easy to test and to extend with a new kind.
 """
 
@@ -162,10 +163,38 @@ def _pdb(c: Ctx) -> JsonDict:
             "expectedPods": 0}
 
 
+def _tapp(c: Ctx) -> JsonDict:
+    """tkestack/tapp's controller: instance status per index, then appStatus from them (genAppStatus).
+
+    ready: every instance Running (spec.statuses Killed ones Killed). fail: pods that restart
+    (restartPolicy Always) crash-loop, so instances stay Pending and appStatus stays Running with no
+    ready replicas; run-once pods end Failed, so every instance and the app are Failed. pending:
+    no pod exists yet, so no instance statuses and appStatus Pending.
+    """
+    base: JsonDict = {"observedGeneration": c.generation}
+    selector = (c.spec.get("selector") or {}).get("matchLabels") or \
+        ((c.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    base["scaleLabelSelector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    if c.mode == "pending":
+        return base | {"replicas": 0, "readyReplicas": 0, "appStatus": "Pending", "statuses": {}}
+    killed = {k for k, v in (c.spec.get("statuses") or {}).items() if v == "Killed"}
+    restarts = ((c.spec.get("template") or {}).get("spec") or {}).get("restartPolicy", "Always") == "Always"
+    alive = "Running" if c.ok else ("Pending" if restarts else "Failed")
+    replicas = int(c.spec.get("replicas", 0))  # TAppSpec.Replicas is omitempty: absent means 0
+    statuses = {str(i): "Killed" if str(i) in killed else alive for i in range(replicas)}
+    live = [s for s in statuses.values() if s != "Killed"]
+    app = ("Running" if alive in ("Running", "Pending") else "Failed") if live else "Killed"
+    return base | {"replicas": len(statuses), "readyReplicas": live.count("Running"), "appStatus": app,
+                   "statuses": statuses}
+
+
 STATUS_WRITERS: dict[str, Callable[[Ctx], JsonDict | None]] = {
     "Deployment": _deployment, "StatefulSet": _statefulset, "DaemonSet": _daemonset, "ReplicaSet": _replicaset,
     "Job": _job, "Pod": _pod, "PersistentVolumeClaim": _pvc, "Service": _service, "PodDisruptionBudget": _pdb,
+    "TApp": _tapp,
 }
+#: Custom resources the simulator also plays the controller of, as (group, kind).
+CUSTOM_WORKLOADS: frozenset[tuple[str, str]] = frozenset({("apps.tkestack.io", "TApp")})
 
 
 def workload_status(kind: str, obj: JsonDict, mode: str, nodes: int) -> JsonDict | None:
