@@ -20,6 +20,7 @@ from appmarket.api import catalog, chartmuseum, helm_repo, management, oci
 from appmarket.api.deps import provide_services
 from appmarket.api.system import health
 from appmarket.api.web import pages as web_pages
+from appmarket.api.web import pages_admin as web_admin
 from appmarket.api.web import pages_install as web_install
 from appmarket.api.web import pages_manage as web_manage
 from appmarket.api.web import static_router, template_config
@@ -58,7 +59,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[health, MetricsController, management.router, catalog.router, chartmuseum.router,
                         helm_repo.router, oci.router, oci.token_router, oci.admin_router,
-                        web_pages.router, web_manage.router, web_install.router, static_router()],
+                        web_pages.router, web_manage.router, web_install.router, web_admin.router, static_router()],
         template_config=template_config(),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         lifespan=[lifespan],

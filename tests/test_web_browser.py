@@ -104,5 +104,9 @@ def test_register_cluster_and_upload_chart(live_server: LiveServer, page: Page, 
     page.set_input_files("#chart", str(chart))
     page.click("form.upload button[type=submit]")
     expect(page.get_by_role("status")).to_contain_text("Uploaded webchart 0.1.0")
-    expect(page.locator("table.grid")).to_contain_text("webchart")
+    expect(page.locator("#charts")).to_contain_text("webchart")
+    # The same chart, served over OCI too: listed with the images, with its helm install command.
+    expect(page.locator('[data-repository="team-a/webchart"] tr[data-tag="0.1.0"]')).to_contain_text("helm chart")
+    expect(page.locator('[data-repository="team-a/webchart"] .cmd')).to_contain_text(
+        f"helm install my-webchart oci://{live_server.host_port}/team-a/webchart --version 0.1.0")
     screenshot(page, "repository")

@@ -93,6 +93,10 @@ class UserController(Controller):
     def list_users(self, services: ServicesDep, principal: PrincipalDep) -> list[UserOut]:
         return services.accounts.list_users(principal)
 
+    @delete("/{username:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+    def delete_user(self, username: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> None:
+        services.accounts.delete_user(principal, username)
+
     @get("/me", sync_to_thread=True)
     def me(self, services: ServicesDep, principal: PrincipalDep) -> UserOut:
         return services.accounts.me(principal)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import (
@@ -20,7 +20,7 @@ from appmarket.auth.schemas import (
 )
 from appmarket.auth.service import AuthService, robot_username, validate_robot_actions
 from appmarket.db.engine import Database
-from appmarket.db.models import ApiToken, Project, Robot, User, utcnow
+from appmarket.db.models import ApiToken, Membership, Project, Robot, User, utcnow
 from appmarket.errors import Conflict, Invalid, NotFound, Unauthorized
 from appmarket.projects.names import COMPONENT
 from appmarket.projects.service import get_project
@@ -32,6 +32,11 @@ def _expiry(days: int | None) -> dt.datetime | None:
     if not 1 <= days <= 3650:
         raise Invalid("expires_in_days must be between 1 and 3650")
     return utcnow() + dt.timedelta(days=days)
+
+
+def _token_out(r: ApiToken) -> TokenOut:
+    return TokenOut(id=r.id or 0, name=r.name, prefix=r.prefix, created_at=r.created_at,
+                    expires_at=r.expires_at, last_used_at=r.last_used_at)
 
 
 def user_out(u: User) -> UserOut:
@@ -57,6 +62,37 @@ class AccountService:
         with self._db.read() as s:
             return [user_out(u) for u in s.exec(select(User).order_by(User.username)).all()]
 
+    def delete_user(self, principal: Principal, username: str) -> None:
+        """Remove an account with its tokens and memberships; a browser session of it ends at once
+        (sessions are re-read from the database on every request). Not yourself, not the last admin."""
+        self._auth.require_admin(principal)
+        with self._db.write() as s:
+            user = s.exec(select(User).where(User.username == username)).first()
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            if user.id == principal.user_id:
+                raise Conflict("you cannot delete your own account")
+            if user.is_admin and len(s.exec(select(User.id).where(col(User.is_admin).is_(True))).all()) <= 1:
+                raise Conflict("the last administrator cannot be deleted")
+            for tok in s.exec(select(ApiToken).where(ApiToken.user_id == user.id)).all():
+                s.delete(tok)
+            for m in s.exec(select(Membership).where(Membership.user_id == user.id)).all():
+                s.delete(m)
+            s.flush()
+            s.delete(user)
+        self._auth.forget(username)
+
+    def tokens_by_user(self, principal: Principal) -> dict[str, list[TokenOut]]:
+        """Every user's API tokens (never their secrets), for administrators."""
+        self._auth.require_admin(principal)
+        with self._db.read() as s:
+            rows = s.exec(select(User.username, ApiToken).join(ApiToken, col(ApiToken.user_id) == User.id)
+                          .order_by(col(User.username), col(ApiToken.created_at))).all()
+        out: dict[str, list[TokenOut]] = {}
+        for username, r in rows:
+            out.setdefault(username, []).append(_token_out(r))
+        return out
+
     def me(self, principal: Principal) -> UserOut:
         if principal.user_id is None:
             raise Unauthorized("sign in as a user")
@@ -78,8 +114,7 @@ class AccountService:
             raise Unauthorized("sign in as a user")
         with self._db.read() as s:
             rows = s.exec(select(ApiToken).where(ApiToken.user_id == principal.user_id)).all()
-        return [TokenOut(id=r.id or 0, name=r.name, prefix=r.prefix, created_at=r.created_at,
-                         expires_at=r.expires_at, last_used_at=r.last_used_at) for r in rows]
+        return [_token_out(r) for r in rows]
 
     def revoke_token(self, principal: Principal, token_id: int) -> None:
         with self._db.write() as s:

@@ -64,6 +64,12 @@ class AuthService:
             self._password_ok[cache_key] = (now + _PASSWORD_CACHE_SECONDS, principal)
         return principal
 
+    def forget(self, username: str) -> None:
+        """Drop cached password checks of an account (deleted, or its password changed)."""
+        with self._lock:
+            for key in [k for k, (_, p) in self._password_ok.items() if p.name == username]:
+                del self._password_ok[key]
+
     def authenticate_bearer(self, token: str) -> Principal:
         digest = sec.hash_token(token)
         with self._db.read() as s:

@@ -24,3 +24,40 @@
     setTimeout(function () { window.location.reload(); }, 300);
   };
 })();
+
+// Live rollout page: each server-sent event (or progress note) re-fetches the waves and clusters part.
+(function () {
+  var live = document.getElementById("rollout-live");
+  if (!live || !window.EventSource || !window.fetch) return;
+  var FINAL = ["succeeded", "aborted", "superseded"];
+  var pending = null, source = null;
+  function stateOf() {
+    var s = document.getElementById("rollout-state");
+    return s ? s.dataset.state : "";
+  }
+  function refresh(then) {
+    // Leave the page alone while someone is ticking clusters to skip.
+    if (live.querySelector("input[name=clusters]:checked")) { if (then) then(); return; }
+    fetch(live.dataset.fragment, {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (html !== null) live.innerHTML = html;
+      if (then) then();
+    }).catch(function () { if (then) then(); });
+  }
+  function soon() {
+    if (pending) return;
+    pending = setTimeout(function () { pending = null; refresh(); }, 150);
+  }
+  function open() {
+    source = new EventSource(live.dataset.stream);
+    // Every event is followed by a "progress" note, whatever the engine named the event itself.
+    source.addEventListener("progress", soon);
+    source.onerror = function () {
+      // The stream ends when the rollout is final; otherwise (a restart, a proxy) reconnect shortly.
+      source.close();
+      refresh(function () { if (FINAL.indexOf(stateOf()) < 0) setTimeout(open, 2000); });
+    };
+  }
+  if (FINAL.indexOf(stateOf()) < 0) open();
+})();

@@ -13,8 +13,9 @@ from litestar.response import Redirect, Template
 from appmarket.api.deps import ServicesDep
 from appmarket.api.web.render import WEB_ERRORS, context, principal_of
 from appmarket.api.web.session import CSRF_FIELD, check_csrf, csrf_token
+from appmarket.catalog.schemas import Suite
 from appmarket.catalog.search import Query
-from appmarket.errors import Unauthorized
+from appmarket.errors import NotFound, Unauthorized
 
 PER_PAGE = 24
 
@@ -46,6 +47,34 @@ async def app_page(request: Request[Any, Any, Any], project: FromPath[str], name
     detail = await anyio.to_thread.run_sync(
         lambda: services.catalog.detail(principal, project, name, version, base_url=base))
     return Template(template_name="app_detail.html", context=context(request, principal, d=detail))
+
+
+def find_suite(suites: list[Suite], name: str, project: str | None = None) -> Suite:
+    for suite in suites:
+        if suite.name == name and project in (None, suite.project):
+            return suite
+    raise NotFound(f"suite {name!r} not found")
+
+
+@get("/ui/suites", name="suites")
+async def suites_page(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
+    principal = await principal_of(request, services)
+    suites = await anyio.to_thread.run_sync(services.catalog.suites, principal)
+    return Template(template_name="suites.html", context=context(request, principal, suites=suites))
+
+
+@get("/ui/suites/{name:str}", name="suite")
+async def suite_page(request: Request[Any, Any, Any], name: FromPath[str], services: ServicesDep) -> Template:
+    """The members in install order; Install suite installs the umbrella chart through the install flow."""
+    principal = await principal_of(request, services)
+    suites = await anyio.to_thread.run_sync(services.catalog.suites, principal)
+    suite = find_suite(suites, name, request.query_params.get("project") or None)
+    base = str(request.base_url).rstrip("/")
+    detail = await anyio.to_thread.run_sync(
+        lambda: services.catalog.detail(principal, suite.project, suite.app.name, None, base_url=base))
+    pinned = {str(d.get("name")): str(d.get("version", "")) for d in detail.dependencies}
+    return Template(template_name="suite.html",
+                    context=context(request, principal, suite=suite, d=detail, pinned=pinned))
 
 
 @get("/login", name="login")
@@ -81,6 +110,7 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect("/", status_code=303)
 
 
-router = Router(path="/", route_handlers=[catalog_page, app_page, login_page, login_submit, logout],
+router = Router(path="/", route_handlers=[catalog_page, app_page, suites_page, suite_page, login_page, login_submit,
+                                          logout],
                 exception_handlers=WEB_ERRORS,  # type: ignore[arg-type]
                 include_in_schema=False)

@@ -12,10 +12,12 @@ from litestar.params import FromPath
 from litestar.response import Redirect, ServerSentEvent, Template
 
 from appmarket.api.deps import ServicesDep
+from appmarket.api.errors import status_for
 from appmarket.api.operations import operation_events
 from appmarket.api.web.render import WEB_ERRORS, Req, checked_form, page, signed_in
 from appmarket.auth.schemas import Principal
-from appmarket.errors import Invalid
+from appmarket.errors import Invalid, Upstream
+from appmarket.installer.operations import ACTIVE, FINAL
 from appmarket.installer.placement import cluster_fit
 from appmarket.installer.preflight import PreflightFailed
 from appmarket.installer.schemas import DryRunOut, OperationOut, ReleaseRequest, RollbackRequest
@@ -64,7 +66,15 @@ async def _install_page(request: Req, services: Services, principal: Principal, 
         values, _ = _values_from(form, detail.values_schema, defaults)
     featured, fields = build_form(detail.values_schema or {}, values,
                                   [p.path for p in detail.featured_parameters])
-    return page(request, principal, "install.html", status_code=status_code, d=detail, fits=fits,
+    suite, toggles = None, {}
+    if detail.app.suite:  # an umbrella chart: its members in order, each with its `<member>.enabled` switch
+        suites = await anyio.to_thread.run_sync(services.catalog.suites, principal)
+        suite = next((x for x in suites if x.project == project and x.app.name == name), None)
+        members = {f"{m.name}.enabled": m.name for m in suite.members} if suite else {}
+        toggles = {members[f.path]: f for f in featured if f.path in members and f.kind == "boolean"}
+        featured = [f for f in featured if f.path not in members or members[f.path] not in toggles]
+    return page(request, principal, "install.html", status_code=status_code, d=detail, fits=fits, suite=suite,
+                toggles=toggles,
                 featured=featured, fields=fields, form=form or {}, errors=errors or {}, preview=preview,
                 values_yaml=yaml.safe_dump(values, sort_keys=False))
 
@@ -101,12 +111,32 @@ async def install_submit(request: Req, project: FromPath[str], name: FromPath[st
         errs = {str(d.get("field") or d.get("check")): str(d.get("message")) for d in exc.details}
         return await _install_page(request, services, principal, project, name, version, form, errs,
                                    status_code=400)
-    except Invalid as exc:
+    except (Invalid, Upstream) as exc:  # e.g. the chart refuses the values (helm `fail`): keep the form
         return await _install_page(request, services, principal, project, name, version, form,
-                                   {"(install)": exc.message}, status_code=400)
+                                   {"(install)": exc.message}, status_code=status_for(exc))
     if isinstance(result, DryRunOut):
         return await _install_page(request, services, principal, project, name, version, form, preview=result)
     return Redirect(f"/ui/operations/{result.id}", status_code=303)
+
+
+OPERATION_STATES = (*ACTIVE, *FINAL)
+
+
+@get(["/ui/operations", "/operations"])
+async def operations_page(request: Req, services: ServicesDep) -> Template:
+    """Recent operations, newest first, filtered by state and cluster (admins: they carry values)."""
+    principal = await signed_in(request, services)
+    services.auth.require_admin(principal)
+    params = request.query_params
+    state = params.get("state") or None
+    if state not in (None, *OPERATION_STATES):
+        raise Invalid(f"state must be one of {', '.join(OPERATION_STATES)}")
+    cluster = params.get("cluster") or None
+    ops = await anyio.to_thread.run_sync(lambda: services.releases.operations(
+        principal, cluster=cluster, state=state, limit=200))
+    clusters = await anyio.to_thread.run_sync(services.clusters.list, principal)
+    return page(request, principal, "operations.html", ops=ops, clusters=clusters, states=OPERATION_STATES,
+                state=state or "", cluster=cluster or "")
 
 
 @get("/ui/operations/{op_id:int}")
@@ -182,9 +212,9 @@ async def release_upgrade(request: Req, cluster: FromPath[str], namespace: FromP
                          diff=preview)
     try:
         result = await anyio.to_thread.run_sync(services.releases.upgrade, principal, cluster, namespace, name, req)
-    except Invalid as exc:
+    except (Invalid, Upstream) as exc:
         return await _release(request, services, principal, cluster, namespace, name, error=exc.message,
-                              status_code=400, values_text=text)
+                              status_code=status_for(exc), values_text=text)
     if isinstance(result, DryRunOut):
         return await _release(request, services, principal, cluster, namespace, name, preview=result,
                               values_text=text, selected_version=req.version)
@@ -212,7 +242,7 @@ async def release_uninstall(request: Req, cluster: FromPath[str], namespace: Fro
     return Redirect(f"/ui/operations/{op.id}", status_code=303)
 
 
-router = Router(path="/", route_handlers=[install_form, install_submit, operation_page, operation_stream,
-                                          releases_page, release_page, release_upgrade, release_rollback,
-                                          release_uninstall],
+router = Router(path="/", route_handlers=[install_form, install_submit, operations_page, operation_page,
+                                          operation_stream, releases_page, release_page, release_upgrade,
+                                          release_rollback, release_uninstall],
                 exception_handlers=WEB_ERRORS, include_in_schema=False)  # type: ignore[arg-type]

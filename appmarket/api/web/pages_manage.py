@@ -16,6 +16,7 @@ from appmarket.api.web.render import WEB_ERRORS, Req, checked_form, page, princi
 from appmarket.auth.schemas import Principal, RobotCreate, RobotIssued, TokenCreate, TokenIssued
 from appmarket.errors import AppMarketError, Invalid
 from appmarket.installer.schemas import ClusterCreate
+from appmarket.repo.oci import listing as oci_listing
 from appmarket.services import Services
 
 MAX_KUBECONFIG = 256 * 1024
@@ -25,7 +26,8 @@ MAX_KUBECONFIG = 256 * 1024
 async def repositories(request: Req, services: ServicesDep) -> Template:
     principal = await principal_of(request, services)
     projects = await anyio.to_thread.run_sync(services.projects.list_visible, principal)
-    return page(request, principal, "repositories.html", projects=projects)
+    images = await anyio.to_thread.run_sync(oci_listing.repository_counts, services.db)
+    return page(request, principal, "repositories.html", projects=projects, images=images)
 
 
 @get("/ui/repositories/{project:str}")
@@ -35,8 +37,12 @@ async def repository(request: Req, project: FromPath[str], services: ServicesDep
     charts = await anyio.to_thread.run_sync(services.charts.list_all, principal, project)
     row = await anyio.to_thread.run_sync(services.projects.lookup, project)
     actions = await anyio.to_thread.run_sync(services.auth.project_actions, principal, row)
-    return page(request, principal, "repository.html", project=info, charts=charts,
-                can_push="push" in actions, message=request.query_params.get("message", ""))
+    images = await anyio.to_thread.run_sync(oci_listing.repositories, services.db, services.auth, principal,
+                                            project)
+    base = services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return page(request, principal, "repository.html", project=info, charts=charts, images=images,
+                registry=base.split("://", 1)[-1], plain_http=" --plain-http" if base.startswith("http://") else "",
+                repo_url=base, can_push="push" in actions, message=request.query_params.get("message", ""))
 
 
 @post("/ui/repositories/{project:str}/charts", request_max_body_size=None)
@@ -110,6 +116,14 @@ async def create_token(request: Req, services: ServicesDep) -> Template:
     return await _account_page(request, services, principal, issued=issued)
 
 
+@post("/ui/account/tokens/{token_id:int}/revoke")
+async def revoke_own_token(request: Req, token_id: FromPath[int], services: ServicesDep) -> Redirect:
+    principal = await signed_in(request, services)
+    await checked_form(request)
+    await anyio.to_thread.run_sync(services.accounts.revoke_token, principal, token_id)
+    return Redirect("/ui/account", status_code=303)
+
+
 @post("/ui/account/robots")
 async def create_robot(request: Req, services: ServicesDep) -> Template:
     principal = await signed_in(request, services)
@@ -122,5 +136,5 @@ async def create_robot(request: Req, services: ServicesDep) -> Template:
 
 
 router = Router(path="/", route_handlers=[repositories, repository, upload_chart, clusters, register_cluster,
-                                          account, create_token, create_robot],
+                                          account, create_token, revoke_own_token, create_robot],
                 exception_handlers=WEB_ERRORS, include_in_schema=False)  # type: ignore[arg-type]
