@@ -16,10 +16,12 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from appmarket import __version__, metrics
+from appmarket.api import addons as addons_api
 from appmarket.api import catalog, chartmuseum, helm_repo, management, oci
 from appmarket.api.deps import provide_services
 from appmarket.api.system import health
 from appmarket.api.web import pages as web_pages
+from appmarket.api.web import pages_addons as web_addons
 from appmarket.api.web import pages_admin as web_admin
 from appmarket.api.web import pages_install as web_install
 from appmarket.api.web import pages_manage as web_manage
@@ -47,9 +49,11 @@ def create_app(settings: Settings) -> Litestar:
                                            settings.catalog_dir)
         metrics.attach(services.db)
         services.workers.start()
+        services.addons.controller.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(services.addons.controller.stop)
             await anyio.to_thread.run_sync(services.workers.stop)
             metrics.attach(None)
             await anyio.to_thread.run_sync(services.close)
@@ -59,7 +63,8 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[health, MetricsController, management.router, catalog.router, chartmuseum.router,
                         helm_repo.router, oci.router, oci.token_router, oci.admin_router,
-                        web_pages.router, web_manage.router, web_install.router, web_admin.router, static_router()],
+                        web_pages.router, web_manage.router, web_install.router, web_admin.router, static_router(),
+                        addons_api.router, web_addons.router],
         template_config=template_config(),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         lifespan=[lifespan],

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appmarket.addons.controller import Controller
+from appmarket.addons.service import AddonService
+from appmarket.addons.store import AddonStore
+from appmarket.addons.targets import TargetRunner
 from appmarket.auth.accounts import AccountService
 from appmarket.auth.service import AuthService
 from appmarket.catalog.service import CatalogService
@@ -44,8 +48,10 @@ class Services:
     registry: Registry
     releases: ReleaseService
     workers: WorkerPool
+    addons: AddonService
 
     def close(self) -> None:
+        self.addons.controller.close()
         self.store.close()
         self.db.dispose()
 
@@ -71,12 +77,15 @@ def build_services(settings: Settings) -> Services:
     charts = ChartService(db, store, auth, index, settings.chart_limits, presign=presign, presign_expiry=expiry)
     clusters = ClusterRegistry(db, auth, SecretBox(load_or_create_key(settings.data_path, settings.secret_key)))
     releases, workers = _installer(settings, db, store, auth, charts, clusters)
+    addon_store = AddonStore(db)
+    controller = Controller(addon_store, TargetRunner(addon_store, releases, clusters), settings.addons)
     return Services(
         settings=settings, db=db, store=store, auth=auth, accounts=AccountService(db, auth),
         projects=ProjectService(db, auth), index=index, charts=charts,
         catalog=CatalogService(db, charts, settings.public_url),
         registry=build_registry(settings, db, store, auth, charts),
         clusters=clusters, releases=releases, workers=workers,
+        addons=AddonService(addon_store, auth, releases.charts, controller),
     )
 
 

@@ -95,6 +95,17 @@ class InstallerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     plain_http_registries: list[str] = []
 
 
+class AddonSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The addon rollout controller (appmarket/addons/controller.py)."""
+
+    # Seconds between controller passes over rollouts and addon targets; 0 runs no controller here.
+    interval: float = 2.0
+    # Seconds between drift checks of each addon (helm reads on every target cluster).
+    drift_interval: float = 300.0
+    # How long a controller's claim on a rollout or addon holds if its replica dies mid-pass.
+    lease_seconds: float = 120.0
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -119,6 +130,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Name of the first admin account, created with a random token on first start.
     admin_username: str = "admin"
     installer: InstallerSettings = InstallerSettings()
+    addons: AddonSettings = AddonSettings()
     # Fernet key sealing cluster credentials at rest; empty means <data_dir>/secret.key (made on first start).
     secret_key: str = ""
 

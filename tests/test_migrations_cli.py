@@ -11,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import appmarket.db.installer  # registers the installer tables (the import below marks both used)
+import appmarket.db.addons  # registers the addon tables (the import below marks these used)
+import appmarket.db.installer  # registers the installer tables
 import appmarket.db.models  # noqa: F401 - registers the tables
 from appmarket.db.engine import make_unpooled_engine
 from appmarket.settings import Settings

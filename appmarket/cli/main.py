@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from appmarket.cli.addons import COMMANDS as ADDON_COMMANDS
 from appmarket.cli.client import login_command, logout_command, push_command
 from appmarket.cli.clusters import cluster_group
 from appmarket.cli.releases import COMMANDS as RELEASE_COMMANDS
@@ -185,5 +186,5 @@ main.add_command(push_command)
 main.add_command(login_command)
 main.add_command(logout_command)
 main.add_command(cluster_group)
-for _command in RELEASE_COMMANDS:
+for _command in RELEASE_COMMANDS + ADDON_COMMANDS:
     main.add_command(_command)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import appmarket.db.installer  # registers the installer tables (the import below marks both used)
+import appmarket.db.addons  # registers the addon tables (the import below marks these used)
+import appmarket.db.installer  # registers the installer tables
 import appmarket.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 config = context.config
