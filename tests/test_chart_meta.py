@@ -11,13 +11,12 @@ import pytest
 from appmarket.errors import Invalid
 from appmarket.repo.chart_meta import (
     ChartMetadata,
-    kube_version_satisfies,
     parse_chart_yaml,
-    parse_constraint,
     parse_values,
     parse_values_schema,
 )
 from appmarket.repo.chart_package import inspect_chart
+from appmarket.repo.version_constraints import kube_version_satisfies, parse_constraint
 from appmarket.settings import ChartLimits
 from tests.support.charts import make_chart_tgz
 

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 
 from appmarket.errors import Invalid
-from appmarket.repo.chart_meta import kube_version_satisfies
+from appmarket.repo.version_constraints import kube_version_satisfies
 
 ARCH_ANNOTATION = "appmarket.io/architectures"
 GPU_ANNOTATION = "appmarket.io/gpu"
