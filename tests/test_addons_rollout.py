@@ -134,9 +134,11 @@ def test_approval_gate_pause_and_resume(env: Env) -> None:  # noqa: F811
     env.until(lambda: env.state() == "waiting-approval" and env.latest().current_wave == 1)
     assert env.targets() == {"c1": "healthy", "c2": "pending"}
     assert env.operations("c2") == []
+    acts.act(env.admin, "agent", "skip", RolloutAction(clusters=["c2"]))  # a wave left out entirely
     acts.act(env.admin, "agent", "approve", RolloutAction())
     env.until(lambda: env.state() == "succeeded")
-    assert [w.state for w in env.latest().waves] == ["succeeded", "succeeded"]
+    assert [w.state for w in env.latest().waves] == ["succeeded", "skipped"]
+    assert env.operations("c2") == [] and env.targets()["c2"] == "skipped"
     with pytest.raises(Forbidden):
         acts.act(Principal(kind="user", name="dev", user_id=9), "agent", "pause", RolloutAction())
 

@@ -265,13 +265,15 @@ class Controller:
             self.store.event(rid, SYSTEM, "soaking", f"wave {wave.index + 1} ({wave.name}) healthy; soaking until "
                                                      f"{until.isoformat()}")
             return False
-        self._wave_done(r, wave, now)
+        self._wave_done(r, wave, now, skipped=bool(mine) and all(t.state == "skipped" for t in mine))
         return True
 
-    def _wave_done(self, r: Rollout, wave: RolloutWave, now: dt.datetime) -> None:
-        self.store.update_wave(wave.id or 0, state="succeeded", finished_at=now, not_before=None)
-        self.store.update_rollout(r.id or 0, event=(SYSTEM, "wave-succeeded", f"wave {wave.index + 1} ({wave.name}) "
-                                                                              "succeeded"),
+    def _wave_done(self, r: Rollout, wave: RolloutWave, now: dt.datetime, skipped: bool = False) -> None:
+        """Close the wave: ``skipped`` when a person left every one of its clusters out."""
+        state = "skipped" if skipped else "succeeded"
+        self.store.update_wave(wave.id or 0, state=state, finished_at=now, not_before=None)
+        self.store.update_rollout(r.id or 0, event=(SYSTEM, f"wave-{state}", f"wave {wave.index + 1} ({wave.name}) "
+                                                                             f"{state}"),
                                   current_wave=r.current_wave + 1)
 
     def _finish(self, r: Rollout) -> None:
