@@ -199,5 +199,5 @@ router = Router(
     path="/api/v1",
     route_handlers=[AddonController, RolloutController],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
-    exception_handlers=PROBLEM_HANDLERS,  # type: ignore[arg-type]
+    exception_handlers=PROBLEM_HANDLERS,
 )

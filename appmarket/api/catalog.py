@@ -53,5 +53,5 @@ router = Router(
     path="/api/v1/catalog",
     route_handlers=[search_apps, app_detail, categories, suites],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
-    exception_handlers=PROBLEM_HANDLERS,  # type: ignore[arg-type]
+    exception_handlers=PROBLEM_HANDLERS,
 )

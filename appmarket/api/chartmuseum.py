@@ -119,7 +119,7 @@ router = Router(
     path="/api",
     route_handlers=[upload_chart, upload_prov, list_charts, list_versions, get_version, head_version, delete_version],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
-    exception_handlers=CHARTMUSEUM_HANDLERS,  # type: ignore[arg-type]
+    exception_handlers=CHARTMUSEUM_HANDLERS,
     include_in_schema=True,
     tags=["chartmuseum"],
 )

@@ -7,11 +7,11 @@ RFC 9457 problem+json. (The OCI surface renders its own envelope from its code t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 
 from appmarket.errors import (
     AppMarketError,
@@ -95,7 +95,5 @@ _TITLES = {
     502: "Bad Gateway",
 }
 
-ExceptionHandlers = dict[type[Exception], Callable[[Request[Any, Any, Any], Exception], Response[Any]]]
-
-CHARTMUSEUM_HANDLERS: ExceptionHandlers = {AppMarketError: chartmuseum_error, HTTPException: chartmuseum_error}
-PROBLEM_HANDLERS: ExceptionHandlers = {AppMarketError: problem_error, HTTPException: problem_error}
+CHARTMUSEUM_HANDLERS: ExceptionHandlersMap = {AppMarketError: chartmuseum_error, HTTPException: chartmuseum_error}
+PROBLEM_HANDLERS: ExceptionHandlersMap = {AppMarketError: problem_error, HTTPException: problem_error}

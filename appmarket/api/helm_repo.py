@@ -67,6 +67,6 @@ async def chart_file(
 router = Router(
     path="/",
     route_handlers=[index_yaml, chart_file],
-    exception_handlers=CHARTMUSEUM_HANDLERS,  # type: ignore[arg-type]
+    exception_handlers=CHARTMUSEUM_HANDLERS,
     tags=["helm repository"],
 )

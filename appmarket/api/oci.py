@@ -307,5 +307,5 @@ router = Router(path="/v2", route_handlers=[v2_base, v2_dispatch], exception_han
 token_router = Router(path="/", route_handlers=[token_get, token_post], exception_handlers=_HANDLERS,
                       include_in_schema=False)
 admin_router = Router(path="/", route_handlers=[admin_gc],
-                      exception_handlers=PROBLEM_HANDLERS,  # type: ignore[arg-type]
+                      exception_handlers=PROBLEM_HANDLERS,
                       dependencies={"principal": Provide(provide_principal, sync_to_thread=True)})

@@ -112,5 +112,5 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
 
 router = Router(path="/", route_handlers=[catalog_page, app_page, suites_page, suite_page, login_page, login_submit,
                                           logout],
-                exception_handlers=WEB_ERRORS,  # type: ignore[arg-type]
+                exception_handlers=WEB_ERRORS,
                 include_in_schema=False)

@@ -193,4 +193,4 @@ async def rollout_action(request: Req, rollout_id: FromPath[int], action: FromPa
 
 router = Router(path="/", route_handlers=[addons_page, apply_addon, addon_page, check_drift, delete_addon,
                                           rollout_page, rollout_stream, rollout_action],
-                exception_handlers=WEB_ERRORS, include_in_schema=False)  # type: ignore[arg-type]
+                exception_handlers=WEB_ERRORS, include_in_schema=False)

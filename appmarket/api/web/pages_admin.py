@@ -106,4 +106,4 @@ async def delete_robot(request: Req, project: FromPath[str], name: FromPath[str]
 
 
 router = Router(path="/", route_handlers=[admin_page, create_user, delete_user, revoke_token, delete_robot],
-                exception_handlers=WEB_ERRORS, include_in_schema=False)  # type: ignore[arg-type]
+                exception_handlers=WEB_ERRORS, include_in_schema=False)

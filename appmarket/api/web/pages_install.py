@@ -245,4 +245,4 @@ async def release_uninstall(request: Req, cluster: FromPath[str], namespace: Fro
 router = Router(path="/", route_handlers=[install_form, install_submit, operations_page, operation_page,
                                           operation_stream, releases_page, release_page, release_upgrade,
                                           release_rollback, release_uninstall],
-                exception_handlers=WEB_ERRORS, include_in_schema=False)  # type: ignore[arg-type]
+                exception_handlers=WEB_ERRORS, include_in_schema=False)

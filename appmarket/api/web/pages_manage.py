@@ -137,4 +137,4 @@ async def create_robot(request: Req, services: ServicesDep) -> Template:
 
 router = Router(path="/", route_handlers=[repositories, repository, upload_chart, clusters, register_cluster,
                                           account, create_token, revoke_own_token, create_robot],
-                exception_handlers=WEB_ERRORS, include_in_schema=False)  # type: ignore[arg-type]
+                exception_handlers=WEB_ERRORS, include_in_schema=False)

@@ -9,8 +9,9 @@ import anyio.to_thread
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
 
-from appmarket.api.errors import ExceptionHandlers, status_for
+from appmarket.api.errors import status_for
 from appmarket.api.web.session import CSRF_FIELD, check_csrf, csrf_token, web_principal
 from appmarket.auth.schemas import Principal
 from appmarket.errors import AppMarketError, Unauthorized
@@ -60,4 +61,4 @@ def web_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
                     context={"status": status, "message": message, "user": None, "path": request.url.path})
 
 
-WEB_ERRORS: ExceptionHandlers = {AppMarketError: web_error, HTTPException: web_error}
+WEB_ERRORS: ExceptionHandlersMap = {AppMarketError: web_error, HTTPException: web_error}
