@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -70,6 +73,45 @@ def wait_op(get: Any, op_id: int, timeout: float = 60) -> dict[str, Any]:
             return body
         time.sleep(0.2)
     raise AssertionError(f"operation {op_id} did not finish: {body}")
+
+
+def helm_pids(data_dir: str | Path, *words: str) -> list[int]:
+    """Live helm processes of the service whose ``data_dir`` is given, with all ``words`` on the command line.
+
+    Scoped by the HELM_CACHE_HOME the service's helm wrapper sets, so a helm left behind by another test
+    (or another test run on the machine) is never mistaken for this one.
+    """
+    marker = f"HELM_CACHE_HOME={Path(data_dir) / 'helm'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        text = b" ".join(argv).decode(errors="replace")
+        if argv and argv[0].endswith(b"helm") and marker in environ and all(w in text for w in words):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_helm(data_dir: str | Path) -> None:
+    """Kill what helm processes a test's service left running (a failed test must not haunt the next)."""
+    for pid in helm_pids(data_dir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(predicate: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
 
 
 def kubeconfig_text(kube: Any, tmp_path: Path) -> str:
@@ -140,6 +182,9 @@ def api(settings: Settings, admin_token: str, kube: KubeApiServer, tmp_path: Pat
             assert r.status_code == 201, r.text
         r = a.post("/api/v1/clusters", {"name": "c1", "kubeconfig": kubeconfig_text(kube, tmp_path)})
         assert r.status_code == 201, r.text
-        yield a
+        try:
+            yield a
+        finally:
+            kill_helm(settings.data_dir)
 
 

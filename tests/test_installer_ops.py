@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 
-from tests.installer_helpers import BASE, Api, api, demo_tgz, installer_overrides, kube, wait_op  # noqa: F401
+from tests.installer_helpers import (  # noqa: F401 - fixtures
+    BASE,
+    Api,
+    api,
+    demo_tgz,
+    installer_overrides,
+    kube,
+    wait_for,
+    wait_op,
+)
 from tests.kubeapi.server import KubeApiServer
 from tests.kubeapi.switches import NodeSpec
 
@@ -95,8 +105,12 @@ def test_one_operation_per_release_and_idempotency(api: Api, kube: KubeApiServer
     assert busy.status_code == 409 and busy.json()["code"] == "operation_in_progress"
     again = api.patch(f"{BASE}/web", {"values": {"message": "m0"}}, headers={"Idempotency-Key": "k0"})
     assert again.json()["id"] == results["k0"]  # a retried submission returns the same operation
-    states = sorted(api.get(f"/api/v1/operations/{i}").json()["state"] for i in results.values())
-    assert states == ["queued", "running"]
+    def states() -> list[str]:
+        return sorted(api.get(f"/api/v1/operations/{i}").json()["state"] for i in results.values())
+
+    wait_for(lambda: "running" in states())  # a worker claims one; the other waits behind it
+    time.sleep(1)  # five poll intervals: time enough for a wrongly concurrent claim to show
+    assert states() == ["queued", "running"]
     kube.set_workloads("ready")
     a, b = sorted((wait_op(api.get, i) for i in results.values()), key=lambda o: o["id"])
     assert a["state"] == b["state"] == "succeeded"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +17,11 @@ from tests.installer_helpers import (  # noqa: F401 - fixtures
     Api,
     api,
     demo_tgz,
+    helm_pids,
     installer_overrides,
     kube,
     kubeconfig_text,
+    wait_for,
     wait_op,
 )
 from tests.kubeapi.server import KubeApiServer
@@ -31,40 +31,14 @@ SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 TOKEN = "kube-secret-token"
 
 
-def helm_pids(*words: str) -> list[int]:
-    """Live helm processes whose command line holds all ``words``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        text = b" ".join(argv).decode(errors="replace")
-        if argv and argv[0].endswith(b"helm") and all(w in text for w in words):
-            found.append(int(entry.name))
-    return found
-
-
-def wait_for(predicate: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 @SQLITE
 @pytest.mark.parametrize("action", ["rollback", "mark-failed"])
-def test_killed_helm_leaves_pending_release_then_recover(api: Api, kube: KubeApiServer,  # noqa: F811
+def test_killed_helm_leaves_pending_release_then_recover(api: Api, kube: KubeApiServer, settings: Settings,  # noqa: F811
                                                          action: str) -> None:
     api.run(api.post(f"{BASE}/web", {"chart": "library/demo", "values": {"message": "one"}}))
     kube.set_workloads("pending")
     r = api.patch(f"{BASE}/web", {"values": {"message": "two"}})
-    pid = wait_for(lambda: helm_pids("upgrade", "web"))[0]
+    pid = wait_for(lambda: helm_pids(settings.data_dir, "upgrade", "web"))[0]
     wait_for(lambda: api.get(f"{BASE}/web/history").json()[-1]["status"] == "pending-upgrade")
     os.kill(pid, signal.SIGKILL)  # helm dies mid-upgrade, as in a crashed pod
     op = wait_op(api.get, r.json()["id"])
@@ -134,7 +108,7 @@ def test_credentials_never_reach_arguments_or_logs(settings: Settings, admin_tok
             == 201
         kube.set_workloads("pending")
         r = a.post(f"{BASE}/web", {"chart": "library/demo", "values": {"password": "values-secret"}})
-        pid = wait_for(lambda: helm_pids("upgrade", "web"))[0]
+        pid = wait_for(lambda: helm_pids(settings.data_dir, "upgrade", "web"))[0]
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
         environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
         kube.set_workloads("ready")
@@ -171,7 +145,7 @@ def test_restart_during_an_operation_is_reconciled(settings: Settings, admin_tok
             assert wait_op(c.get, op["id"])["state"] == "succeeded"
             kube.set_workloads("pending")
             op = c.put(f"{BASE}/web", json={"values": {"message": "during-restart"}}).json()
-            wait_for(lambda: helm_pids("upgrade", "web"))
+            wait_for(lambda: helm_pids(settings.data_dir, "upgrade", "web"))
             wait_for(lambda: c.get(f"/api/v1/operations/{op['id']}").json()["state"] == "running")
     finally:
         server.process.kill()  # no graceful shutdown: the operation row stays "running"
@@ -193,17 +167,17 @@ def test_restart_during_an_operation_is_reconciled(settings: Settings, admin_tok
 
 
 @SQLITE
-def test_cancel_queued_and_running_operations(api: Api, kube: KubeApiServer) -> None:  # noqa: F811
+def test_cancel_queued_and_running_operations(api: Api, kube: KubeApiServer, settings: Settings) -> None:  # noqa: F811
     api.run(api.post(f"{BASE}/web", {"chart": "library/demo"}))
     kube.set_workloads("pending")
     running = api.patch(f"{BASE}/web", {"values": {"message": "slow"}, "atomic": False}).json()
     queued = api.patch(f"{BASE}/web", {"values": {"message": "later"}}).json()
-    pid = wait_for(lambda: helm_pids("upgrade", "web"))[0]
+    pid = wait_for(lambda: helm_pids(settings.data_dir, "upgrade", "web"))[0]
     assert api.post(f"/api/v1/operations/{queued['id']}/cancel").json()["state"] == "cancelled"
     assert api.post(f"/api/v1/operations/{running['id']}/cancel").json()["state"] == "running"
     op = wait_op(api.get, running["id"])
     assert op["state"] == "cancelled" and "cancel requested by admin" in [e["message"] for e in op["events"]]
-    wait_for(lambda: pid not in helm_pids("upgrade", "web"), timeout=5)  # helm itself was stopped
+    wait_for(lambda: pid not in helm_pids(settings.data_dir, "upgrade", "web"), timeout=5)  # helm itself was stopped
     rel = api.get(f"{BASE}/web").json()
     assert rel["active_operation_id"] is None and rel["status"] in ("failed", "pending-upgrade")
     assert api.post(f"/api/v1/operations/{op['id']}/cancel").status_code == 409
