@@ -4,6 +4,11 @@ The web install flow renders ``build_form``'s fields (featured parameters first)
 fields into a values mapping with ``parse_submission``, which checks each field as typed (numbers,
 bounds, enums, patterns, required) and then the whole result against the schema. Fields are keyed by
 their dotted path (``persistence.size``), which is also the HTML input name.
+
+The form and the "all values" YAML editor are two views of one mapping. Each field carries the text it
+was rendered with (``FormField.text``); on submission a field counts only where its text changed, so an
+edit made in the YAML editor is not overwritten by an untouched field, and an edit made in a field wins
+over the YAML it was rendered beside.
 """
 
 from __future__ import annotations
@@ -32,20 +37,58 @@ class FormField(msgspec.Struct):
     options: list[Any] = []
     minimum: float | None = None
     maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
     min_length: int | None = None
     max_length: int | None = None
     pattern: str | None = None
     children: list[FormField] = []
     featured: bool = False
+    #: What the input shows (never a secret): also what a submission is compared with to see a change.
+    text: str = ""
+    item_kind: Kind = "string"
 
 
-def _get(values: Mapping[str, Any], path: Sequence[str]) -> Any:
+_MISSING = object()
+
+
+def _lookup(values: Mapping[str, Any], path: Sequence[str]) -> Any:
+    """The value at ``path``, or ``_MISSING`` where a key is absent (unlike an explicit null)."""
     node: Any = values
     for part in path:
         if not isinstance(node, Mapping) or part not in node:
-            return None
+            return _MISSING
         node = node[part]
     return node
+
+
+def _get(values: Mapping[str, Any], path: Sequence[str]) -> Any:
+    found = _lookup(values, path)
+    return None if found is _MISSING else found
+
+
+def _bounds(schema: Mapping[str, Any], inclusive: str, exclusive: str) -> tuple[float | None, bool]:
+    """A bound and whether it is exclusive, from draft 6+ (number) or draft 4 (boolean) keywords."""
+    excl = schema.get(exclusive)
+    if isinstance(excl, bool):
+        return schema.get(inclusive), excl and schema.get(inclusive) is not None
+    if isinstance(excl, int | float):
+        return excl, True
+    return schema.get(inclusive), False
+
+
+def text_of(field: FormField) -> str:
+    """The text an input shows for ``field.value``; the template renders exactly this."""
+    value = field.value
+    if field.kind in ("secret", "object") or value is None:
+        return "null" if field.kind == "json" and value is None else ""
+    if field.kind == "boolean":
+        return "on" if value else ""
+    if field.kind == "list":
+        return "\n".join(str(v) for v in value) if isinstance(value, list) else json.dumps(value)
+    if field.kind == "json":
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) and field.kind != "enum" else str(value)
 
 
 def _kind(schema: Mapping[str, Any], depth: int) -> Kind:
@@ -57,8 +100,10 @@ def _kind(schema: Mapping[str, Any], depth: int) -> Kind:
     if types == "object" and "properties" in schema and depth < MAX_DEPTH:
         return "object"
     if types == "array":
-        item_type = (schema.get("items") or {}).get("type")
-        return "list" if item_type in ("string", "integer", "number") else "json"
+        items = schema.get("items")
+        if not isinstance(items, Mapping):
+            return "json"
+        return "list" if items.get("type") in ("string", "integer", "number") and "enum" not in items else "json"
     if types == "string" and (schema.get("format") == "password" or schema.get("writeOnly")):
         return "secret"
     return _SCALARS.get(str(types), "json")
@@ -67,14 +112,23 @@ def _kind(schema: Mapping[str, Any], depth: int) -> Kind:
 def _field(name: str, path: list[str], schema: Mapping[str, Any], values: Mapping[str, Any],
            required: bool, depth: int) -> FormField:
     kind = _kind(schema, depth)
+    value = _lookup(values, path)
+    default = schema.get("default")
+    if value is _MISSING:  # values.yaml lacks the key: the schema's default is what the field starts with
+        value = None if kind in ("object", "secret") else default
+    minimum, excl_min = _bounds(schema, "minimum", "exclusiveMinimum")
+    maximum, excl_max = _bounds(schema, "maximum", "exclusiveMaximum")
+    items = schema.get("items")
+    items = items if isinstance(items, Mapping) else {}
     field = FormField(
         path=".".join(path), label=str(schema.get("title") or name), kind=kind,
         description=str(schema.get("description", "")), required=required,
-        value=_get(values, path), default=schema.get("default"), options=list(schema.get("enum", [])),
-        minimum=schema.get("minimum", schema.get("exclusiveMinimum")),
-        maximum=schema.get("maximum", schema.get("exclusiveMaximum")),
+        value=value, default=default, options=list(schema.get("enum", [])),
+        minimum=minimum, maximum=maximum, exclusive_minimum=excl_min, exclusive_maximum=excl_max,
         min_length=schema.get("minLength"), max_length=schema.get("maxLength"), pattern=schema.get("pattern"),
+        item_kind=_SCALARS.get(str(items.get("type")), "string"),
     )
+    field.text = text_of(field)
     if kind == "object":
         needed = set(schema.get("required", []))
         field.children = [_field(child, [*path, child], sub, values, child in needed, depth + 1)
@@ -116,26 +170,32 @@ def leaves(fields: Sequence[FormField]) -> list[FormField]:
     return out
 
 
-def _convert(field: FormField, raw: str) -> Any:  # noqa: PLR0911 - one branch per kind reads best
-    text = raw.strip()
-    if field.kind == "boolean":
-        return text.lower() in ("on", "true", "1", "yes")
-    if field.kind == "integer":
+def _scalar(kind: Kind, text: str) -> Any:
+    if kind == "integer":
         if not re.fullmatch(r"-?\d+", text):
             raise ValueError("must be a whole number")
         return int(text)
-    if field.kind == "number":
+    if kind == "number":
         try:
             return float(text) if "." in text or "e" in text.lower() else int(text)
         except ValueError:
             raise ValueError("must be a number") from None
+    return text
+
+
+def _convert(field: FormField, raw: str) -> Any:
+    text = raw.strip()
+    if field.kind == "boolean":
+        return text.lower() in ("on", "true", "1", "yes")
+    if field.kind in ("integer", "number"):
+        return _scalar(field.kind, text)
     if field.kind == "enum":
         for option in field.options:
             if str(option) == text:
                 return option
         raise ValueError(f"must be one of {', '.join(map(str, field.options))}")
     if field.kind == "list":
-        return [item.strip() for item in re.split(r"[\n,]", raw) if item.strip()]
+        return [_scalar(field.item_kind, item.strip()) for item in re.split(r"[\n,]", raw) if item.strip()]
     if field.kind == "json":
         try:
             return json.loads(text)
@@ -146,10 +206,11 @@ def _convert(field: FormField, raw: str) -> Any:  # noqa: PLR0911 - one branch p
 
 def _check(field: FormField, value: Any) -> None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if field.minimum is not None and value < field.minimum:
-            raise ValueError(f"must be at least {field.minimum:g}")
-        if field.maximum is not None and value > field.maximum:
-            raise ValueError(f"must be at most {field.maximum:g}")
+        low, high = field.minimum, field.maximum
+        if low is not None and (value <= low if field.exclusive_minimum else value < low):
+            raise ValueError(f"must be {'greater than' if field.exclusive_minimum else 'at least'} {low:g}")
+        if high is not None and (value >= high if field.exclusive_maximum else value > high):
+            raise ValueError(f"must be {'less than' if field.exclusive_maximum else 'at most'} {high:g}")
     if isinstance(value, str):
         if field.min_length is not None and len(value) < field.min_length:
             raise ValueError(f"must be at least {field.min_length} characters")
@@ -163,39 +224,61 @@ def _set(values: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     node = values
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
     node[parts[-1]] = value
 
 
-def parse_submission(schema: Mapping[str, Any], form: Mapping[str, str],
-                     base: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Values from submitted fields layered over ``base``; errors keyed by dotted path.
+def _norm(text: str) -> str:
+    """Browsers send textarea lines as CRLF and drop a leading newline: compare without either."""
+    return text.replace("\r\n", "\n").strip()
 
-    A field left empty keeps the base (default) value, except secrets, which are then left out, and
-    booleans, whose absent checkbox means false when the form carried the field (``<path>__present``).
+
+def _submitted(field: FormField, form: Mapping[str, str]) -> tuple[bool, Any]:
+    """(changed, value) of one field: unchanged where the submitted text is the text it was rendered with."""
+    if field.kind == "boolean":
+        if f"{field.path}__present" not in form:
+            return False, None
+        value = _convert(field, form.get(field.path, ""))
+        return value != bool(field.value), value
+    raw = form.get(field.path)
+    if raw is None or raw.strip() == "" or (field.kind != "secret" and _norm(raw) == _norm(field.text)):
+        return False, None
+    value = _convert(field, raw)
+    _check(field, value)
+    return True, value
+
+
+def parse_submission(schema: Mapping[str, Any], form: Mapping[str, str], base: Mapping[str, Any] | None = None,
+                     edited: Mapping[str, Any] | None = None, kept: Mapping[str, Any] | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values from a submitted form; errors keyed by dotted path.
+
+    ``base`` is what the form was rendered from, ``edited`` what the YAML editor sent back (``base`` when
+    absent). The result is ``edited`` with every field whose text changed written over it. A field left
+    empty changes nothing; an empty secret keeps the value in ``kept`` (typed earlier, never re-sent to
+    the page) unless the YAML editor set one.
     """
-    values: dict[str, Any] = json.loads(json.dumps(base or {}))
+    rendered: dict[str, Any] = json.loads(json.dumps(base or {}))
+    values: dict[str, Any] = json.loads(json.dumps(rendered if edited is None else edited))
     errors: dict[str, str] = {}
-    _, fields = build_form(schema, values)
+    _, fields = build_form(schema, rendered)
     for field in leaves(fields):
-        if field.kind == "boolean":
-            if f"{field.path}__present" in form:
-                _set(values, field.path, _convert(field, form.get(field.path, "")))
-            continue
-        raw = form.get(field.path)
-        if raw is None:
-            continue
-        if raw.strip() == "":
-            if field.required and field.value is None:
-                errors[field.path] = "is required"
-            continue
         try:
-            value = _convert(field, raw)
-            _check(field, value)
+            changed, value = _submitted(field, form)
         except ValueError as exc:
             errors[field.path] = str(exc)
             continue
-        _set(values, field.path, value)
+        if changed:
+            _set(values, field.path, value)
+        elif field.kind == "secret" and kept and field.path in kept \
+                and _lookup(values, field.path.split(".")) is _MISSING:
+            _set(values, field.path, kept[field.path])
+        raw = form.get(field.path)
+        if field.required and raw is not None and not raw.strip() and _get(values, field.path.split(".")) is None:
+            errors[field.path] = "is required"
     if not errors:
         for err in Draft7Validator(schema).iter_errors(values):
             path = ".".join(str(p) for p in err.absolute_path) or "(values)"

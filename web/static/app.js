@@ -1,9 +1,11 @@
 // Live operation log: follows the operation's server-sent events, then shows the final state.
+// The server sends every event unnamed, with its kind in the data: no list of kinds to keep in step here.
 (function () {
   var log = document.getElementById("op-log");
   if (!log || !window.EventSource) return;
   var state = document.getElementById("op-state");
-  if (["succeeded", "failed", "cancelled"].indexOf(state.dataset.state) >= 0) return;
+  var FINAL = (state.dataset.final || "succeeded failed cancelled").split(" ");
+  if (FINAL.indexOf(state.dataset.state) >= 0) return;
   var seen = {};
   log.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = true; });
   var source = new EventSource(log.dataset.stream);
@@ -12,15 +14,28 @@
     if (seen[e.id]) return;
     seen[e.id] = true;
     var li = document.createElement("li");
-    li.textContent = new Date(e.at).toLocaleTimeString() + " " + e.message;
+    li.dataset.id = e.id;
+    li.dataset.kind = e.kind;
+    var at = document.createElement("span");
+    at.className = "muted";
+    at.textContent = new Date(e.at).toLocaleTimeString([], {hour12: false});
+    var kind = document.createElement("span");
+    kind.className = "kind";
+    kind.textContent = e.kind;
+    li.appendChild(at);
+    li.appendChild(document.createTextNode(" "));
+    li.appendChild(kind);
+    li.appendChild(document.createTextNode(" " + e.message));
     log.appendChild(li);
+    // The final state is shown by the reload below, with helm's message; until then show it has started.
+    if (e.kind === "running" && state.dataset.state === "queued") {
+      state.textContent = e.kind;
+      state.dataset.state = e.kind;
+    }
   };
-  ["queued", "started", "progress", "succeeded", "failed", "cancelled", "output", "info"].forEach(function (k) {
-    source.addEventListener(k, source.onmessage);
-  });
   source.onerror = function () {
     source.close();
-    // The stream ends when the operation is final: reload once to show the outcome.
+    // The stream ends when the operation is final: reload once to show the outcome and helm's message.
     setTimeout(function () { window.location.reload(); }, 300);
   };
 })();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 import anyio.to_thread
 from litestar import Router, get, post
@@ -67,13 +68,29 @@ async def upload_chart(request: Req, project: FromPath[str], services: ServicesD
 async def clusters(request: Req, services: ServicesDep) -> Template:
     principal = await signed_in(request, services)
     rows = await anyio.to_thread.run_sync(services.clusters.list, principal)
-    return page(request, principal, "clusters.html", clusters=rows, error="")
+    return page(request, principal, "clusters.html", clusters=rows, error="",
+                message=request.query_params.get("message", ""))
+
+
+@post("/ui/clusters/{name:str}/probe")
+async def probe_cluster(request: Req, name: FromPath[str], services: ServicesDep) -> Redirect:
+    """Probe a cluster now (as POST /api/v1/clusters/{name}/probe) instead of waiting for the health check."""
+    principal = await signed_in(request, services)
+    await checked_form(request)
+    services.auth.require_admin(principal)
+    out = await anyio.to_thread.run_sync(services.clusters.refresh, name)
+    caps = out.capabilities
+    note = f"{name}: reachable" if caps and caps.reachable else f"{name}: unreachable"
+    if caps and caps.error:
+        note += f" ({caps.error})"
+    return Redirect(f"/ui/clusters?message={quote(note)}", status_code=303)
 
 
 @post("/ui/clusters")
 async def register_cluster(request: Req, services: ServicesDep) -> Redirect | Template:
     principal = await signed_in(request, services)
     form = await checked_form(request)
+    services.auth.require_admin(principal)
     text = str(form.get("kubeconfig_text") or "")
     upload = form.get("kubeconfig")
     if isinstance(upload, UploadFile):
@@ -88,7 +105,8 @@ async def register_cluster(request: Req, services: ServicesDep) -> Redirect | Te
         if exc.code in ("forbidden", "unauthorized"):
             raise
         rows = await anyio.to_thread.run_sync(services.clusters.list, principal)
-        return page(request, principal, "clusters.html", status_code=400, clusters=rows, error=exc.message)
+        return page(request, principal, "clusters.html", status_code=400, clusters=rows, error=exc.message,
+                    message="")
     return Redirect("/ui/clusters", status_code=303)
 
 
@@ -136,5 +154,6 @@ async def create_robot(request: Req, services: ServicesDep) -> Template:
 
 
 router = Router(path="/", route_handlers=[repositories, repository, upload_chart, clusters, register_cluster,
+                                          probe_cluster,
                                           account, create_token, revoke_own_token, create_robot],
                 exception_handlers=WEB_ERRORS, include_in_schema=False)
