@@ -41,6 +41,22 @@ def test_browse_search_sign_in(catalog_server: LiveServer, page: Page) -> None:
     page.fill("#q", "")
     expect(page.locator(".card .name").first).to_contain_text("vLLM")
 
+    # Category and architecture filters narrow the cards (htmx swaps them and keeps the URL in step).
+    page.goto(base + "/")
+    page.select_option("#category", "Workloads")
+    expect(page.locator(".card")).to_have_count(2)
+    for card in page.locator(".card").all():
+        expect(card.locator(".meta")).to_contain_text("Workloads")
+    page.select_option("#arch", "arm64")
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator(".card .meta")).to_contain_text("arm64")
+    assert "category=Workloads" in page.url and "arch=arm64" in page.url
+    screenshot(page, "catalog-filtered")
+    page.select_option("#category", "")
+    expect(page.locator(".card").first).to_be_visible()
+    for card in page.locator(".card").all():
+        expect(card.locator(".meta")).to_contain_text("arm64")
+
     page.goto(base + "/ui/apps/library/kafka")
     expect(page.locator(".app-head h1")).to_have_text("Apache Kafka")
     expect(page.locator(".readme")).to_contain_text("Kafka")
@@ -54,6 +70,7 @@ def test_browse_search_sign_in(catalog_server: LiveServer, page: Page) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto(base + "/login")
+    screenshot(page, "login")
     page.fill("#username", "admin")
     page.fill("#password", "wrong")
     page.click("button[type=submit]")
@@ -94,12 +111,29 @@ def test_register_cluster_and_upload_chart(live_server: LiveServer, page: Page, 
         expect(row).to_contain_text("arm64")
         screenshot(page, "clusters")
 
+    # The cluster is gone: probing again shows why, as text (also at phone width), not only as a tooltip.
+    page.goto(live_server.url + "/ui/clusters")
+    page.click("form.reprobe button")
+    expect(page.get_by_role("status")).to_contain_text("gpu-pool: unreachable")
+    row = page.locator("table.grid tbody tr").first
+    expect(row.locator(".badge.state-unreachable")).to_have_text("unreachable")
+    expect(row.locator(".probe-error")).to_be_visible()
+    assert row.locator(".probe-error").inner_text().strip()
+    screenshot(page, "clusters-unreachable")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(row.locator(".probe-error")).to_be_visible()
+    screenshot(page, "clusters-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     import httpx  # noqa: PLC0415
 
     httpx.post(f"{live_server.url}/api/v1/projects", json={"name": "team-a"},
                headers={"Authorization": f"Bearer {live_server.token}"})
     chart = tmp_path / "webchart-0.1.0.tgz"
     chart.write_bytes(make_chart_tgz(name="webchart", version="0.1.0"))
+    page.goto(live_server.url + "/ui/repositories")
+    expect(page.locator("main")).to_contain_text("team-a")
+    screenshot(page, "repositories")
     page.goto(live_server.url + "/ui/repositories/team-a")
     page.set_input_files("#chart", str(chart))
     page.click("form.upload button[type=submit]")

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar.testing import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from appmarket.services import bootstrap
 from appmarket.settings import Settings
@@ -61,7 +61,23 @@ def _sign_in(page: Page, server: LiveServer) -> None:
     expect(page.locator(".who")).to_contain_text("admin")
 
 
-def test_install_upgrade_rollback_uninstall(installer_server: LiveServer, page: Page, tmp_path: Path) -> None:
+def _viewer_page(browser: Browser, server: LiveServer) -> Page:
+    """A second browser, signed in as a user without admin rights."""
+    h = {"Authorization": f"Bearer {server.token}"}
+    r = httpx.post(f"{server.url}/api/v1/users", json={"username": "viewer", "password": "viewer-pass"}, headers=h)
+    assert r.status_code == 201, r.text
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    viewer = context.new_page()
+    viewer.goto(server.url + "/login")
+    viewer.fill("#username", "viewer")
+    viewer.fill("#password", "viewer-pass")
+    viewer.click("button[type=submit]")
+    expect(viewer.locator(".who")).to_contain_text("viewer")
+    return viewer
+
+
+def test_install_upgrade_rollback_uninstall(installer_server: LiveServer, page: Page, browser: Browser,
+                                           tmp_path: Path) -> None:
     server = installer_server
     with KubeApiServer(nodes=[NodeSpec("n1", arch="amd64")]) as kube, \
             KubeApiServer(nodes=[NodeSpec("a1", arch="arm64")]) as arm:
@@ -73,27 +89,60 @@ def test_install_upgrade_rollback_uninstall(installer_server: LiveServer, page: 
         expect(page.locator("input[name=cluster][value=dev]")).to_be_enabled()
         expect(page.locator("input[name=cluster][value=edge-arm]")).to_be_disabled()
         expect(page.locator(".clusters li.unfit")).to_contain_text("arm64")
+        screenshot(page, "install-form")
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, "install-form-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.fill("#f-replicas", "9")
         page.click("button[value=install]")  # the browser itself refuses: the field carries max=5
         assert page.locator("#f-replicas").evaluate("e => e.validity.rangeOverflow") is True
         assert "/ui/install/" in page.url
         page.fill("#f-replicas", "3")
         page.fill("#f-message", "hello from the form")
+        # An edit made only in the YAML editor survives the untouched field beside it (image is in the closed
+        # "All parameters" box) and the preview round trip.
+        page.click("#all-values summary")
+        page.fill("#values_yaml", page.locator("#values_yaml").input_value().replace(
+            "image: nginx:1.27", "image: nginx:1.28-from-yaml"))
         page.click("button[value=preview]")
         expect(page.locator(".preview .manifest")).to_contain_text("hello from the form")
-        screenshot(page, "install-form")
+        expect(page.locator(".preview .manifest")).to_contain_text("nginx:1.28-from-yaml")
+        screenshot(page, "install-preview")
+        kube.set_workloads("pending")  # helm waits: the live log must show its line before the end
         page.click("button[value=install]")
+        expect(page.locator('#op-log li[data-kind="helm"]')).to_contain_text("helm upgrade --install demo")
+        expect(page.locator('#op-log li[data-kind="running"]')).to_have_count(1)
+        expect(page.locator("#op-state")).to_have_text("running")  # not final: helm is still waiting
+        screenshot(page, "operation-live")
+        kube.set_workloads("ready")
         expect(page.locator("#op-state")).to_have_text("succeeded", timeout=60_000)
         screenshot(page, "operation-log")
         cm = kube.get_object("v1", "ConfigMap", "demo-config", "default")
         assert cm is not None
         assert cm["data"]["message"] == "hello from the form"
+        values = httpx.get(f"{server.url}/api/v1/clusters/dev/namespaces/default/releases/demo/values",
+                           headers={"Authorization": f"Bearer {server.token}"}).json()
+        assert values["image"] == "nginx:1.28-from-yaml"
+        assert values["replicas"] == 3
+
+        viewer = _viewer_page(browser, server)
+        viewer.goto(server.url + "/ui/releases/dev/default/demo")
+        expect(viewer.locator("#rel-status")).to_have_text("deployed")
+        expect(viewer.locator("#notes")).to_contain_text("Thanks for installing demo")
+        expect(viewer.locator("button.danger")).to_have_count(0)
+        expect(viewer.locator("form.upgrade")).to_have_count(0)
+        screenshot(viewer, "release-viewer")
+        viewer.context.close()
 
         page.goto(server.url + "/ui/releases/dev/default/demo")
         expect(page.locator("#rel-status")).to_have_text("deployed")
+        screenshot(page, "release")
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, "release-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.select_option("select[name=version]", "0.2.0")
-        values = page.locator("#values_yaml").input_value()
-        page.fill("#values_yaml", values.replace("hello from the form", "upgraded"))
+        values_text = page.locator("#values_yaml").input_value()
+        page.fill("#values_yaml", values_text.replace("hello from the form", "upgraded"))
         page.click("button[value=preview]")
         expect(page.locator("#diff")).to_contain_text("+")
         expect(page.locator("#diff")).to_contain_text("upgraded")
@@ -119,6 +168,30 @@ def test_install_upgrade_rollback_uninstall(installer_server: LiveServer, page: 
         page.click("button.danger")
         expect(page.locator("#op-state")).to_have_text("succeeded", timeout=60_000)
         assert kube.get_object("v1", "ConfigMap", "demo-config", "default") is None
+
+
+def test_failed_install_shows_helms_message(installer_server: LiveServer, page: Page, tmp_path: Path) -> None:
+    server = installer_server
+    with KubeApiServer(nodes=[NodeSpec("n1", arch="amd64")]) as kube, \
+            KubeApiServer(nodes=[NodeSpec("a1", arch="arm64")]) as arm:
+        _prepare(server, kube, arm, tmp_path)
+        kube.set_workloads("fail")
+        _sign_in(page, server)
+        page.goto(server.url + "/ui/install/apps/demo?version=0.1.0")
+        page.fill("#f-message", "doomed")
+        page.click("button[value=install]")
+        expect(page.locator("#op-state")).to_have_text("failed", timeout=60_000)
+        op_id = int(page.url.rsplit("/", 1)[1])
+        op = httpx.get(f"{server.url}/api/v1/operations/{op_id}",
+                       headers={"Authorization": f"Bearer {server.token}"}).json()
+        assert op["message"]
+        expect(page.locator("#op-message")).to_have_text(op["message"])
+        expect(page.locator("#op-message")).to_have_class("error")
+        assert op["helm_output"]
+        expect(page.locator("#helm-output pre")).to_contain_text(op["helm_output"].strip().splitlines()[-1])
+        screenshot(page, "operation-failed")
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, "operation-failed-phone")
 
 
 def _csrf(html: str) -> str:

@@ -8,6 +8,12 @@
   if (FINAL.indexOf(state.dataset.state) >= 0) return;
   var seen = {};
   log.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = true; });
+  function started() {
+    if (state.dataset.state !== "queued") return;
+    state.textContent = "running";
+    state.dataset.state = "running";
+  }
+  if (log.querySelector('li[data-kind="running"]')) started();
   var source = new EventSource(log.dataset.stream);
   source.onmessage = function (ev) {
     var e = JSON.parse(ev.data);
@@ -28,10 +34,7 @@
     li.appendChild(document.createTextNode(" " + e.message));
     log.appendChild(li);
     // The final state is shown by the reload below, with helm's message; until then show it has started.
-    if (e.kind === "running" && state.dataset.state === "queued") {
-      state.textContent = e.kind;
-      state.dataset.state = e.kind;
-    }
+    if (e.kind === "running") started();
   };
   source.onerror = function () {
     source.close();
