@@ -296,7 +296,8 @@ def admin_gc(services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
     services.auth.require_admin(principal)
     report = services.registry.gc()
     return {"blobs_deleted": report.blobs_deleted, "bytes_freed": report.bytes_freed,
-            "uploads_expired": report.uploads_expired, "orphans_deleted": report.orphans_deleted}
+            "uploads_expired": report.uploads_expired, "orphans_deleted": report.orphans_deleted,
+            "staged_deleted": report.staged_deleted}
 
 
 _HANDLERS: dict[int | type[Exception], Any] = {AppMarketError: oci_error, HTTPException: oci_error,

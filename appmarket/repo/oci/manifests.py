@@ -21,11 +21,12 @@ from sqlmodel import Session, col, delete, select
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import Principal
 from appmarket.db.models import Blob, ChartVersion, OciManifest, OciManifestRef, OciRepoBlob, OciTag, Project, utcnow
+from appmarket.db.queries import record_blob
 from appmarket.errors import Invalid, NotFound, TooLarge
 from appmarket.repo import paths
 from appmarket.repo.charts import ChartService
 from appmarket.repo.oci import codes, helm
-from appmarket.repo.oci.access import RegistryBase, blob_in_repository, linked_digests, record_and_touch
+from appmarket.repo.oci.access import RegistryBase, blob_in_repository, linked_digests, touch_blobs
 from appmarket.repo.oci.manifest import IMAGE_CONFIGS, Descriptor, Parsed, config_platform, parse_manifest
 from appmarket.repo.oci.reference import chart_tag, check_digest, check_tag, digest_of, is_digest
 from appmarket.repo.provenance import check_provenance
@@ -42,6 +43,14 @@ _CHART_VERSION_OF = select(OciManifest.chart_version).where(OciManifest.reposito
 _CHART = select(ChartVersion).where(ChartVersion.project_id == bindparam("project_id"),
                                     ChartVersion.name == bindparam("name"),
                                     ChartVersion.version == bindparam("version"))
+
+
+def _required(parsed: Parsed) -> list[str]:
+    """Digests that must be in the registry for the manifest to be accepted: child manifests of an
+    index; config and layers of an image, except foreign layers (fetched from elsewhere)."""
+    if parsed.is_index:
+        return [d.digest for d in parsed.manifests]
+    return [d.digest for d in parsed.blob_refs if "foreign" not in d.mediaType]
 
 
 class ManifestInfo(msgspec.Struct, frozen=True):
@@ -91,6 +100,8 @@ class ManifestService(RegistryBase):
             assert project.id is not None
             self._record(s, project.id, repository, digest, body, parsed, platforms,
                          chart.metadata.version if chart else None, tags)
+            if not self._store.exists(info.key):  # GC took the bytes between the write above and the upsert
+                self._store.put_bytes(info.key, body)
 
         if chart is not None:
             _, prov_digest = helm.chart_layers(parsed)
@@ -149,7 +160,7 @@ class ManifestService(RegistryBase):
                                                                       col(OciManifest.digest).in_(known))).all()
                     platforms = sorted({p for r in rows for p in r})
             else:
-                wanted = [d.digest for d in parsed.blob_refs if "foreign" not in d.mediaType]
+                wanted = _required(parsed)
                 known = linked_digests(s, repository, wanted)
                 missing = [d for d in wanted if d not in known]
                 platforms = []
@@ -180,8 +191,15 @@ class ManifestService(RegistryBase):
     @staticmethod
     def _record(s: Session, project_id: int, repository: str, digest: str, body: bytes, parsed: Parsed,
                 platforms: list[str], chart_version: str | None, tags: list[str]) -> None:
-        """Core statements (no ORM unit of work): this runs inside every push's write transaction."""
-        record_and_touch(s, digest, len(body), parsed.media_type)
+        """Core statements (no ORM unit of work): this runs inside every push's write transaction.
+
+        The referenced rows are touched first: the reference check above ran outside this transaction,
+        and a blob GC deleted since then must refuse the manifest, not leave it pointing at nothing.
+        """
+        missing = touch_blobs(s, _required(parsed))
+        if missing:
+            raise NotFound(f"manifest references unknown {missing[0]}", code=codes.MANIFEST_BLOB_UNKNOWN)
+        record_blob(s, digest, len(body), parsed.media_type)
         conn = s.connection()
         found = conn.execute(_MANIFEST_ID, {"repository": repository, "digest": digest}).first()
         if found is None:
