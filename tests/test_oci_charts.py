@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from litestar.testing import TestClient
 
 from appmarket.repo.oci.manifest import HELM_CHART, HELM_CONFIG
+from appmarket.settings import Settings
+from tests.support.app import DRIVERS, driver_settings
 from tests.support.charts import make_chart_tgz
 from tests.support.oci import OCI_MANIFEST, basic, error_code, push_blob, sha
 
 Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture(params=DRIVERS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Both storage drivers (in-process clients stream downloads: no presigned redirects)."""
+    return driver_settings(request, tmp_path, database_url, request.param, presign=False)
 
 
 def _chart_manifest(client: Client, auth: dict[str, str], repo: str, tgz: bytes) -> bytes:

@@ -111,6 +111,10 @@ _LINK = {"postgresql": postgresql.insert(OciRepoBlob).on_conflict_do_nothing(),
          "sqlite": sqlite.insert(OciRepoBlob).on_conflict_do_nothing()}
 _TOUCH = (update(_BLOB).where(_BLOB.c.digest.in_(bindparam("digests", expanding=True)))
           .values(created_at=bindparam("now")).returning(_BLOB.c.digest))
+# An UPDATE of many rows locks them in scan order, which differs between transactions (updated rows move):
+# manifests sharing layers would deadlock. Taking the locks first, sorted, gives every transaction one order.
+_LOCK_SORTED = (select(_BLOB.c.digest).where(_BLOB.c.digest.in_(bindparam("digests", expanding=True)))
+                .order_by(_BLOB.c.digest).with_for_update())
 
 
 def link_blob(s: Session, project_id: int, repository: str, digest: str) -> None:
@@ -130,7 +134,10 @@ def touch_blobs(s: Session, digests: list[str]) -> list[str]:
     wanted = sorted(set(digests))
     if not wanted:
         return []
-    found = set(s.connection().execute(_TOUCH, {"digests": wanted, "now": utcnow()}).scalars())
+    conn = s.connection()
+    if len(wanted) > 1 and conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_SORTED, {"digests": wanted})
+    found = set(conn.execute(_TOUCH, {"digests": wanted, "now": utcnow()}).scalars())
     return [d for d in wanted if d not in found]
 
 
