@@ -73,6 +73,11 @@ def test_pull_workflow(reg: tuple[Client, dict[str, str]]) -> None:
     assert r.status_code == 206 and r.content == layer[-5:]
     r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers={**auth, "Range": f"bytes={len(layer)}-"})
     assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(layer)}"
+    assert error_code(r) == "RANGE_INVALID"
+    # A Range the registry does not understand is ignored (RFC 9110 14.2): the whole blob, 200.
+    for ignored in ("bytes=20-10", "bytes=0-1,5-6", "items=0-5", "bytes=abc"):
+        r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers={**auth, "Range": ignored})
+        assert r.status_code == 200 and r.content == layer and "content-range" not in r.headers, ignored
     # A blob pushed to another repository is not visible here.
     assert c.get(f"/v2/team-a/other/blobs/{sha(layer)}", headers=auth).status_code == 404
 
@@ -201,10 +206,18 @@ def test_content_discovery(reg: tuple[Client, dict[str, str]]) -> None:
     r = c.get(f"/v2/{REPO}/tags/list", headers=auth)
     assert r.json() == {"name": REPO, "tags": ["a", "b", "c", "d"]}
     r = c.get(f"/v2/{REPO}/tags/list?n=2", headers=auth)
-    assert r.json()["tags"] == ["a", "b"] and 'rel="next"' in r.headers["link"]
+    assert r.json()["tags"] == ["a", "b"] and r.headers["link"] == f'</v2/{REPO}/tags/list?n=2&last=b>; rel="next"'
     r = c.get(f"/v2/{REPO}/tags/list?n=2&last=b", headers=auth)
-    assert r.json()["tags"] == ["c", "d"]
+    assert r.json()["tags"] == ["c", "d"] and "link" not in r.headers  # the last page: nothing follows
+    r = c.get(f"/v2/{REPO}/tags/list?n=4", headers=auth)
+    assert r.json()["tags"] == ["a", "b", "c", "d"] and "link" not in r.headers
+    r = c.get(f"/v2/{REPO}/tags/list?n=3&last=a", headers=auth)
+    assert r.json()["tags"] == ["b", "c", "d"] and "link" not in r.headers
     assert c.get(f"/v2/{REPO}/tags/list?n=0", headers=auth).json()["tags"] == []
+    for bad in ("abc", "-1", "1.5", "\u00b2", "9" * 40):
+        for path in (f"/v2/{REPO}/tags/list", "/v2/_catalog"):
+            r = c.get(path, params={"n": bad}, headers=auth)
+            assert r.status_code == 400 and error_code(r) == "PAGINATION_NUMBER_INVALID", (path, bad)
     r = c.get("/v2/team-a/unknown/tags/list", headers=auth)
     assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"
     subject = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body)}
@@ -220,8 +233,17 @@ def test_content_discovery(reg: tuple[Client, dict[str, str]]) -> None:
     r = c.get(f"/v2/{REPO}/referrers/{sha(b'none')}", headers=auth)
     assert r.status_code == 200 and r.json()["manifests"] == []
     push_image(c, auth, "team-b/other", "x", b"{}", [b"l1"])
-    assert c.get("/v2/_catalog", headers=auth).json()["repositories"] == [REPO, "team-b/other"]
-    assert c.get("/v2/_catalog?n=1", headers=auth).json()["repositories"] == [REPO]
+    push_image(c, auth, "team-b/zeta", "x", b"{}", [b"l1"])
+    assert c.get("/v2/_catalog", headers=auth).json()["repositories"] == [REPO, "team-b/other", "team-b/zeta"]
+    r = c.get("/v2/_catalog?n=1", headers=auth)
+    assert r.json()["repositories"] == [REPO]
+    assert r.headers["link"] == '</v2/_catalog?n=1&last=team-a%2Fapp>; rel="next"'
+    r = c.get("/v2/_catalog", params={"n": "1", "last": REPO}, headers=auth)  # following the Link
+    assert r.json()["repositories"] == ["team-b/other"] and "last=team-b%2Fother" in r.headers["link"]
+    r = c.get("/v2/_catalog", params={"n": "5", "last": "team-b/other"}, headers=auth)
+    assert r.json()["repositories"] == ["team-b/zeta"] and "link" not in r.headers
+    r = c.get("/v2/_catalog", params={"n": "2", "last": REPO}, headers=auth)
+    assert r.json()["repositories"] == ["team-b/other", "team-b/zeta"] and "link" not in r.headers
 
 
 def test_content_management(reg: tuple[Client, dict[str, str]]) -> None:

@@ -315,7 +315,9 @@ class ManifestService(RegistryBase):
 
     # -- discovery ------------------------------------------------------------------------------------
 
-    def tags(self, principal: Principal, repository: str, n: int | None, last: str | None) -> list[str]:
+    def tags(self, principal: Principal, repository: str, n: int | None,
+             last: str | None) -> tuple[list[str], bool]:
+        """One page of tag names after ``last``, and whether more follow (one row past the page tells)."""
         self.project_for(principal, repository, Action.PULL)
         with self._db.read() as s:
             if not self._exists(s, repository):
@@ -325,8 +327,9 @@ class ManifestService(RegistryBase):
                 stmt = stmt.where(OciTag.name > last)
             stmt = stmt.order_by(col(OciTag.name))
             if n is not None:
-                stmt = stmt.limit(n)
-            return list(s.exec(stmt).all())
+                stmt = stmt.limit(n + 1)
+            names = list(s.exec(stmt).all())
+        return (names, False) if n is None else (names[:n], len(names) > n)
 
     @staticmethod
     def _exists(s: Session, repository: str) -> bool:
@@ -347,7 +350,8 @@ class ManifestService(RegistryBase):
                            annotations=r.annotations or None) for r in rows]
 
     def catalog(self, principal: Principal, n: int | None, last: str | None,
-                may_pull: Callable[[Principal, Project], bool]) -> list[str]:
+                may_pull: Callable[[Principal, Project], bool]) -> tuple[list[str], bool]:
+        """One page of the repositories the caller may pull from, and whether more follow."""
         with self._db.read() as s:
             projects = {p.id: p for p in s.exec(select(Project)).all()}
             names = set(s.exec(select(OciManifest.repository, OciManifest.project_id)).all())
@@ -355,7 +359,7 @@ class ManifestService(RegistryBase):
         visible = sorted({name for name, pid in names if pid in projects and may_pull(principal, projects[pid])})
         if last:
             visible = [v for v in visible if v > last]
-        return visible[:n] if n is not None else visible
+        return (visible, False) if n is None else (visible[:n], len(visible) > n)
 
     def blob_info(self, principal: Principal, repository: str, digest: str) -> Blob:
         self.project_for(principal, repository, Action.PULL)
