@@ -21,6 +21,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
+from appmarket.api.conditional import not_modified
 from appmarket.api.deps import PrincipalDep, ServicesDep, provide_principal
 from appmarket.api.errors import PROBLEM_HANDLERS
 from appmarket.api.oci_body import parse_content_range, parse_range, read_limited, stream_into
@@ -181,6 +182,8 @@ async def blob(request: Req, services: Services, caller: Caller, m: re.Match[str
         return Response(b"", status_code=202)
     info = await anyio.to_thread.run_sync(ms.blob_info, caller.principal, name, digest)
     headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"', "Accept-Ranges": "bytes"}
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(b"", status_code=304, headers=headers)
     request.scope["oci_size"] = info.size  # type: ignore[typeddict-unknown-key]
     span = parse_range(request.headers.get("range"), info.size)
     key = services.registry.blob_key(digest)
@@ -217,8 +220,10 @@ async def manifest(request: Req, services: Services, caller: Caller, m: re.Match
         await anyio.to_thread.run_sync(ms.delete, caller.principal, name, ref)
         return Response(b"", status_code=202)
     info, data = await anyio.to_thread.run_sync(ms.fetch, caller.principal, name, ref, request.method == "GET")
-    headers = {"Docker-Content-Digest": info.digest, "ETag": f'"{info.digest}"',
-               "Content-Length": str(info.size)}
+    headers = {"Docker-Content-Digest": info.digest, "ETag": f'"{info.digest}"'}
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(b"", status_code=304, media_type=info.media_type, headers=headers)
+    headers["Content-Length"] = str(info.size)
     return Response(data, status_code=200, media_type=info.media_type, headers=headers)
 
 
