@@ -50,9 +50,11 @@ def create_app(settings: Settings) -> Litestar:
         metrics.attach(services.db)
         services.workers.start()
         services.addons.controller.start()
+        services.registry.janitor.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(services.registry.janitor.stop)
             await anyio.to_thread.run_sync(services.addons.controller.stop)
             await anyio.to_thread.run_sync(services.workers.stop)
             metrics.attach(None)

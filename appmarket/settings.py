@@ -65,8 +65,10 @@ class OciSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     # Manifests above this are refused with 413 (the spec asks registries to take at least 4 MiB).
     max_manifest_bytes: int = 4 * 1024 * 1024
-    # Upload sessions idle for longer are abandoned; ``appmarket gc`` deletes them and their bytes.
-    upload_expiry_seconds: int = 24 * 3600
+    # Upload sessions idle for longer are abandoned: refused on use, then deleted with their bytes.
+    upload_expiry_seconds: float = 24 * 3600
+    # Every replica deletes expired upload sessions this often (seconds); 0 leaves it to ``appmarket gc``.
+    janitor_interval_seconds: float = 600.0
     # GC leaves unreferenced blobs younger than this alone, so an in-flight push never loses one.
     gc_grace_seconds: float = 3600.0
     # HMAC key of registry bearer tokens; empty means a 0600 key file under data_dir made on first start.

@@ -51,6 +51,8 @@ def test_challenge_and_token_flow(client: Client, admin_token: str) -> None:
     claims = tokens.decode(anon["token"], client.app.state.services.registry.token_key, audience="appmarket")
     assert claims["access"] == [{"type": "repository", "name": "pub/app", "actions": ["pull"]}]
     bearer = {"Authorization": f"Bearer {anon['token']}"}
+    r = client.get("/v2/", headers=bearer)  # docker pings /v2/ with the anonymous token it just got
+    assert r.status_code == 200 and r.headers["docker-distribution-api-version"] == "registry/2.0"
     assert client.get("/v2/pub/app/manifests/v1", headers=bearer).status_code == 200
     assert client.get("/v2/team-a/app/manifests/v1", headers=bearer).status_code == 401
     # Robot: its own project, its own actions.
@@ -66,8 +68,12 @@ def test_challenge_and_token_flow(client: Client, admin_token: str) -> None:
     assert client.get("/v2/team-a/app/manifests/v1", headers=robot_auth).status_code == 200
     r = client.delete("/v2/team-a/app/manifests/v1", headers=robot_auth)
     assert r.status_code == 403 and error_code(r) == "DENIED"
-    # Bad credentials on the token endpoint.
-    assert client.get("/v2/token", headers=basic("admin", "wrong")).status_code == 401
+    # Bad credentials on the token endpoint: the spec's envelope, from the same code table as /v2.
+    r = client.get("/v2/token", headers=basic("admin", "wrong"))
+    assert r.status_code == 401 and r.headers["www-authenticate"] == 'Basic realm="AppMarket"'
+    assert r.json() == {"errors": [{"code": "UNAUTHORIZED", "message": r.json()["errors"][0]["message"],
+                                    "detail": None}]}
+    assert client.get("/v2/", headers={"Authorization": "Bearer not.a.token"}).status_code == 401
     # OAuth2 POST form.
     r = client.post("/v2/token", data={"grant_type": "password", "username": "admin", "password": admin_token,
                                        "service": "appmarket", "scope": "repository:team-a/app:delete"})

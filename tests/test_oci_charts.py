@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from litestar.testing import TestClient
 
 from appmarket.repo.oci.manifest import HELM_CHART, HELM_CONFIG
+from appmarket.settings import Settings
+from tests.support.app import DRIVERS, driver_settings
 from tests.support.charts import make_chart_tgz
 from tests.support.oci import OCI_MANIFEST, basic, error_code, push_blob, sha
 
 Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture(params=DRIVERS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Both storage drivers (in-process clients stream downloads: no presigned redirects)."""
+    return driver_settings(request, tmp_path, database_url, request.param, presign=False)
 
 
 def _chart_manifest(client: Client, auth: dict[str, str], repo: str, tgz: bytes) -> bytes:
@@ -120,3 +130,35 @@ def test_provenance_in_both_views(client: Client, admin_token: str) -> None:
         r = _put(client, auth, "team-a/signed", "2.0.0", json.dumps(body).encode())
         assert r.status_code == status  # type: ignore[attr-defined]
     assert client.get("/team-a/charts/signed-2.0.0.tgz.prov", headers=auth).content == prov_for(tgz2)
+
+
+def test_chartmuseum_version_with_plus_is_pulled_by_its_underscore_tag(client: Client, admin_token: str) -> None:
+    auth = basic("admin", admin_token)
+    assert client.post("/api/v1/projects", json={"name": "team-a"}, headers=auth).status_code == 201
+    tgz = make_chart_tgz("api", "1.2.3+build.5")
+    assert client.post("/api/team-a/charts", content=tgz, headers=auth).status_code == 201
+    assert client.get("/v2/team-a/api/tags/list", headers=auth).json()["tags"] == ["1.2.3_build.5"]
+    r = client.get("/v2/team-a/api/manifests/1.2.3_build.5", headers=auth)
+    assert r.status_code == 200 and r.headers["content-type"] == OCI_MANIFEST
+    manifest = r.json()
+    assert manifest["annotations"]["org.opencontainers.image.version"] == "1.2.3+build.5"
+    assert [x["digest"] for x in manifest["layers"]] == [sha(tgz)]
+    config = client.get(f"/v2/team-a/api/blobs/{manifest['config']['digest']}", headers=auth).json()
+    assert config["version"] == "1.2.3+build.5"  # the chart keeps its version; only the tag maps '+'
+    assert client.get(f"/v2/team-a/api/blobs/{sha(tgz)}", headers=auth).content == tgz
+
+
+def test_chart_download_etag_is_the_digest(client: Client, admin_token: str) -> None:
+    auth = basic("admin", admin_token)
+    assert client.post("/api/v1/projects", json={"name": "team-a"}, headers=auth).status_code == 201
+    tgz = make_chart_tgz("api", "2.0.0")
+    assert client.post("/api/team-a/charts", content=tgz, headers=auth).status_code == 201
+    r = client.get("/team-a/charts/api-2.0.0.tgz", headers=auth)
+    assert r.status_code == 200 and r.content == tgz
+    assert r.headers["etag"] == f'"{sha(tgz)}"' and r.headers["docker-content-digest"] == sha(tgz)
+    r = client.get("/team-a/charts/api-2.0.0.tgz", headers={**auth, "If-None-Match": f'"{sha(tgz)}"'})
+    assert r.status_code == 304 and r.content == b""
+    r = client.get("/team-a/charts/api-2.0.0.tgz", headers={**auth, "If-None-Match": f'"{sha(b"old")}"'})
+    assert r.status_code == 200 and r.content == tgz
+    # Conditional or not, a private chart needs credentials first.
+    assert client.get("/team-a/charts/api-2.0.0.tgz", headers={"If-None-Match": "*"}).status_code == 401

@@ -15,12 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.app import LiveServer
+from appmarket.settings import Settings
+from tests.support.app import DRIVERS, LiveServer, driver_settings
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, basic, sha
 
 # The clients exercise the protocol, not the database: SQLite is enough here (the conformance, helm and
 # concurrency modules run on PostgreSQL too).
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
+
+
+@pytest.fixture(params=DRIVERS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Both storage drivers; on S3 the clients follow presigned redirects to the bucket, as deployed."""
+    return driver_settings(request, tmp_path, database_url, request.param)
 
 
 def _project(server: LiveServer, name: str = "team-a") -> dict[str, str]:

@@ -17,10 +17,16 @@ import pytest
 
 from appmarket.services import bootstrap
 from appmarket.settings import Settings, load_settings
-from tests.support.app import LiveServer, start_server, stop_server
+from tests.support.app import DRIVERS, LiveServer, driver_settings, start_server, stop_server
 from tests.support.oci import OCI_MANIFEST, basic, image_manifest, sha
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=DRIVERS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Both storage drivers; on S3 blob downloads are presigned redirects, as deployed."""
+    return driver_settings(request, tmp_path, database_url, request.param)
 
 
 def test_twenty_concurrent_pushers_share_layers(live_server: LiveServer) -> None:
@@ -43,7 +49,7 @@ def test_twenty_concurrent_pushers_share_layers(live_server: LiveServer) -> None
 
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(push, range(20)))
-    with httpx.Client(base_url=url, headers=auth, timeout=60) as c:
+    with httpx.Client(base_url=url, headers=auth, timeout=60, follow_redirects=True) as c:
         for i, (repo, body) in enumerate(results):
             assert c.get(f"/v2/{repo}/manifests/v{i}").content == body
         for blob in base:
@@ -133,4 +139,7 @@ def test_chunks_on_two_replicas(settings: Settings, admin_token: str) -> None:
         b.patch(loc, content=data[:1000], headers=auth)
         a.patch(loc, content=data[1000:], headers=auth)
         assert b.put(f"{loc}?digest={sha(data)}", headers=auth).status_code == 201
-        assert a.get(f"/v2/team-a/x/blobs/{sha(data)}", headers=auth).content == data
+        r = a.get(f"/v2/team-a/x/blobs/{sha(data)}", headers=auth, follow_redirects=False)
+        if r.status_code == 307:  # S3: the presigned URL points at the object itself
+            r = httpx.get(r.headers["location"])
+        assert r.status_code == 200 and r.content == data

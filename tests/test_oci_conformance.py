@@ -61,6 +61,15 @@ def test_pull_workflow(reg: tuple[Client, dict[str, str]]) -> None:
     assert missing.status_code == 404 and error_code(missing) == "MANIFEST_UNKNOWN"
     r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers=auth)
     assert r.status_code == 200 and r.content == layer and r.headers["docker-content-digest"] == sha(layer)
+    # Streamed downloads carry the digest as ETag; a client holding the bytes gets 304 without them.
+    assert r.headers["etag"] == f'"{sha(layer)}"'
+    for held in (f'"{sha(layer)}"', f'W/"{sha(b"x")}", "{sha(layer)}"', "*"):
+        r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers={**auth, "If-None-Match": held})
+        assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == f'"{sha(layer)}"', held
+    r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers={**auth, "If-None-Match": f'"{sha(b"x")}"'})
+    assert r.status_code == 200 and r.content == layer
+    r = c.get(f"/v2/{REPO}/manifests/v1", headers={**auth, "If-None-Match": f'"{digest}"'})
+    assert r.status_code == 304 and r.headers["docker-content-digest"] == digest
     h = c.head(f"/v2/{REPO}/blobs/{sha(layer)}", headers=auth)
     assert h.status_code == 200 and h.headers["content-length"] == str(len(layer))
     r = c.get(f"/v2/{REPO}/blobs/{sha(b'nothing')}", headers=auth)
@@ -73,6 +82,11 @@ def test_pull_workflow(reg: tuple[Client, dict[str, str]]) -> None:
     assert r.status_code == 206 and r.content == layer[-5:]
     r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers={**auth, "Range": f"bytes={len(layer)}-"})
     assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(layer)}"
+    assert error_code(r) == "RANGE_INVALID"
+    # A Range the registry does not understand is ignored (RFC 9110 14.2): the whole blob, 200.
+    for ignored in ("bytes=20-10", "bytes=0-1,5-6", "items=0-5", "bytes=abc"):
+        r = c.get(f"/v2/{REPO}/blobs/{sha(layer)}", headers={**auth, "Range": ignored})
+        assert r.status_code == 200 and r.content == layer and "content-range" not in r.headers, ignored
     # A blob pushed to another repository is not visible here.
     assert c.get(f"/v2/team-a/other/blobs/{sha(layer)}", headers=auth).status_code == 404
 
@@ -112,11 +126,31 @@ def test_push_workflow(reg: tuple[Client, dict[str, str]]) -> None:
     # Mount without "from" falls back to a normal upload session (202).
     r = c.post(f"/v2/{REPO}/blobs/uploads/?mount={sha(b'')}", headers=auth)
     assert r.status_code == 202
-    # sha512 digests are accepted.
+    # sha512 digests are accepted: monolithic, chunked (verified by re-reading: the running hash is sha256).
     small = b"sha512 content"
     r = c.post(f"/v2/{REPO}/blobs/uploads/?digest={sha(small, 'sha512')}", content=small, headers=auth)
     assert r.status_code == 201
     assert c.get(f"/v2/{REPO}/blobs/{sha(small, 'sha512')}", headers=auth).content == small
+    chunked = os.urandom(200_000)
+    loc = c.post(f"/v2/{REPO}/blobs/uploads/", headers=auth).headers["location"]
+    for start, end in ((0, 99_999), (100_000, len(chunked) - 1)):
+        r = c.patch(loc, content=chunked[start:end + 1], headers={**auth, "Content-Range": f"{start}-{end}"})
+        assert r.status_code == 202
+        loc = r.headers["location"]
+    r = c.put(f"{loc}?digest={sha(chunked, 'sha512')}", headers={**auth, "Content-Length": "0"})
+    assert r.status_code == 201 and r.headers["docker-content-digest"] == sha(chunked, "sha512")
+    assert c.get(f"/v2/{REPO}/blobs/{sha(chunked, 'sha512')}", headers=auth).content == chunked
+    # A manifest put and fetched by its sha512 digest; it references the sha512 blob.
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": push_blob(
+                               c, auth, REPO, b"{}"), "size": 2},
+                           "layers": [{"mediaType": "application/octet-stream", "digest": sha(chunked, "sha512"),
+                                       "size": len(chunked)}]}).encode()
+    by512 = sha(manifest, "sha512")
+    r = c.put(f"/v2/{REPO}/manifests/{by512}", content=manifest, headers={**auth, "Content-Type": OCI_MANIFEST})
+    assert r.status_code == 201 and r.headers["docker-content-digest"] == by512
+    r = c.get(f"/v2/{REPO}/manifests/{by512}", headers=auth)
+    assert r.status_code == 200 and r.content == manifest and r.headers["docker-content-digest"] == by512
     # Manifest by digest, with ?tag= additions, and a subject.
     config, layer = b"{}", b"layer"
     digest, body = push_image(c, auth, REPO, "v1", config, [layer])
@@ -165,9 +199,12 @@ def test_push_refusals(reg: tuple[Client, dict[str, str]]) -> None:
     assert r.status_code == 201
     assert c.get(f"/v2/{REPO}/manifests/big", headers=auth).content == fits
     ok = image_manifest(b"{}", [])
-    for tag in ("-lead", "a" * 129, "sp ace"):
+    for tag in ("-lead", ".dot", "a" * 129, "sp ace", "plus+sign"):
         r = c.put(f"/v2/{REPO}/manifests/{tag}", content=ok, headers={**auth, "Content-Type": OCI_MANIFEST})
-        assert r.status_code in (400, 404), tag
+        assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID", tag
+    r = c.put(f"/v2/{REPO}/manifests/{sha(ok)}?tag=-bad", content=ok, headers={**auth, "Content-Type": OCI_MANIFEST})
+    assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID"
+    assert c.get(f"/v2/{REPO}/tags/list", headers=auth).json()["tags"] == ["big"]  # nothing was tagged
     r = c.put(f"/v2/{REPO}/manifests/{sha(b'x')}", content=ok, headers={**auth, "Content-Type": OCI_MANIFEST})
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
     # Unknown upload sessions.
@@ -201,10 +238,18 @@ def test_content_discovery(reg: tuple[Client, dict[str, str]]) -> None:
     r = c.get(f"/v2/{REPO}/tags/list", headers=auth)
     assert r.json() == {"name": REPO, "tags": ["a", "b", "c", "d"]}
     r = c.get(f"/v2/{REPO}/tags/list?n=2", headers=auth)
-    assert r.json()["tags"] == ["a", "b"] and 'rel="next"' in r.headers["link"]
+    assert r.json()["tags"] == ["a", "b"] and r.headers["link"] == f'</v2/{REPO}/tags/list?n=2&last=b>; rel="next"'
     r = c.get(f"/v2/{REPO}/tags/list?n=2&last=b", headers=auth)
-    assert r.json()["tags"] == ["c", "d"]
+    assert r.json()["tags"] == ["c", "d"] and "link" not in r.headers  # the last page: nothing follows
+    r = c.get(f"/v2/{REPO}/tags/list?n=4", headers=auth)
+    assert r.json()["tags"] == ["a", "b", "c", "d"] and "link" not in r.headers
+    r = c.get(f"/v2/{REPO}/tags/list?n=3&last=a", headers=auth)
+    assert r.json()["tags"] == ["b", "c", "d"] and "link" not in r.headers
     assert c.get(f"/v2/{REPO}/tags/list?n=0", headers=auth).json()["tags"] == []
+    for bad in ("abc", "-1", "1.5", "\u00b2", "9" * 40):
+        for path in (f"/v2/{REPO}/tags/list", "/v2/_catalog"):
+            r = c.get(path, params={"n": bad}, headers=auth)
+            assert r.status_code == 400 and error_code(r) == "PAGINATION_NUMBER_INVALID", (path, bad)
     r = c.get("/v2/team-a/unknown/tags/list", headers=auth)
     assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"
     subject = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body)}
@@ -220,8 +265,17 @@ def test_content_discovery(reg: tuple[Client, dict[str, str]]) -> None:
     r = c.get(f"/v2/{REPO}/referrers/{sha(b'none')}", headers=auth)
     assert r.status_code == 200 and r.json()["manifests"] == []
     push_image(c, auth, "team-b/other", "x", b"{}", [b"l1"])
-    assert c.get("/v2/_catalog", headers=auth).json()["repositories"] == [REPO, "team-b/other"]
-    assert c.get("/v2/_catalog?n=1", headers=auth).json()["repositories"] == [REPO]
+    push_image(c, auth, "team-b/zeta", "x", b"{}", [b"l1"])
+    assert c.get("/v2/_catalog", headers=auth).json()["repositories"] == [REPO, "team-b/other", "team-b/zeta"]
+    r = c.get("/v2/_catalog?n=1", headers=auth)
+    assert r.json()["repositories"] == [REPO]
+    assert r.headers["link"] == '</v2/_catalog?n=1&last=team-a%2Fapp>; rel="next"'
+    r = c.get("/v2/_catalog", params={"n": "1", "last": REPO}, headers=auth)  # following the Link
+    assert r.json()["repositories"] == ["team-b/other"] and "last=team-b%2Fother" in r.headers["link"]
+    r = c.get("/v2/_catalog", params={"n": "5", "last": "team-b/other"}, headers=auth)
+    assert r.json()["repositories"] == ["team-b/zeta"] and "link" not in r.headers
+    r = c.get("/v2/_catalog", params={"n": "2", "last": REPO}, headers=auth)
+    assert r.json()["repositories"] == ["team-b/other", "team-b/zeta"] and "link" not in r.headers
 
 
 def test_content_management(reg: tuple[Client, dict[str, str]]) -> None:

@@ -77,10 +77,17 @@ def test_ranges() -> None:
     assert parse_range("bytes=5-", 10) == (5, 5)
     assert parse_range("bytes=-3", 10) == (7, 3)
     assert parse_range("bytes=8-100", 10) == (8, 2)
-    for bad in ("bytes=10-", "bytes=5-2", "items=0-1", "bytes=0-1,3-4", "bytes=x-"):
+    assert parse_range("Bytes = 1-1", 10) == (1, 1) and parse_range("bytes=-30", 10) == (0, 10)
+    # Not understood: ignored (the whole blob, RFC 9110 14.2), never an error.
+    for ignored in ("bytes=5-2", "items=0-1", "bytes=0-1,3-4", "bytes=x-", "bytes=-", "bytes", "bytes=1-2-3",
+                    "bytes=\u0662-", "bytes=" + "9" * 30 + "-"):
+        assert parse_range(ignored, 10) is None, ignored
+    # Well formed but selecting nothing: unsatisfiable.
+    for unsatisfiable, size in (("bytes=10-", 10), ("bytes=10-20", 10), ("bytes=-0", 10), ("bytes=0-", 0),
+                                ("bytes=-5", 0)):
         with pytest.raises(Invalid) as exc:
-            parse_range(bad, 10)
-        assert exc.value.code == codes.RANGE_INVALID
+            parse_range(unsatisfiable, size)
+        assert exc.value.code == codes.RANGE_INVALID, unsatisfiable
     assert parse_content_range("0-99") == 0 and parse_content_range("bytes 5-9") == 5
     with pytest.raises(Invalid):
         parse_content_range("9-5")

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
+import msgspec
+import pytest
 from litestar.testing import TestClient
 
+from appmarket.app import create_app
 from appmarket.repo.oci.manifest import HELM_CHART, HELM_CONFIG
+from appmarket.settings import Settings
+from tests.support.app import DRIVERS, driver_settings
 from tests.support.charts import make_chart_tgz
 from tests.support.oci import OCI_MANIFEST, basic, error_code, push_blob, sha
 
 Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture(params=DRIVERS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Both storage drivers (in-process clients stream downloads: no presigned redirects)."""
+    return driver_settings(request, tmp_path, database_url, request.param, presign=False)
 
 
 def _chart_manifest(client: Client, auth: dict[str, str], repo: str, tgz: bytes) -> bytes:
@@ -98,3 +111,34 @@ def test_anonymous_writes_are_challenged_before_any_lookup(client: Client, admin
         assert r.status_code == 401 and error_code(r) == "UNAUTHORIZED"
         assert f'scope="repository:{path.split("/")[2]}/app:{scope}"' in r.headers["www-authenticate"]
     assert client.head(f"/v2/pub/app/blobs/{sha(b'layer')}").status_code == 200  # anonymous pull: unchanged
+
+
+def _padded_manifest(config_digest: str, size: int) -> bytes:
+    """An image manifest of exactly ``size`` bytes (padded through an annotation)."""
+    def build(pad: int) -> bytes:
+        return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config_digest,
+                                      "size": 2},
+                           "layers": [], "annotations": {"pad": "x" * pad}}).encode()
+    body = build(size - len(build(0)))
+    assert len(body) == size
+    return body
+
+
+def test_configured_manifest_limit(settings: Settings, admin_token: str) -> None:
+    limit = 3000
+    small = msgspec.structs.replace(settings, oci=msgspec.structs.replace(settings.oci, max_manifest_bytes=limit))
+    auth = basic("admin", admin_token)
+    with TestClient(create_app(small)) as client:
+        assert client.post("/api/v1/projects", json={"name": "team-a"}, headers=auth).status_code == 201
+        config = push_blob(client, auth, "team-a/app", b"{}")
+        at, above = _padded_manifest(config, limit), _padded_manifest(config, limit + 1)
+        for body, length in ((above, None), (above, "omitted")):  # declared, and streamed without a length
+            content: Any = body if length is None else iter([body[:1000], body[1000:]])
+            r = client.put("/v2/team-a/app/manifests/v1", content=content,
+                           headers={**auth, "Content-Type": OCI_MANIFEST})
+            assert r.status_code == 413 and error_code(r) == "SIZE_INVALID"
+        assert client.get("/v2/team-a/app/manifests/v1", headers=auth).status_code == 404
+        r = client.put("/v2/team-a/app/manifests/v1", content=at, headers={**auth, "Content-Type": OCI_MANIFEST})
+        assert r.status_code == 201
+        assert client.get("/v2/team-a/app/manifests/v1", headers=auth).content == at

@@ -6,6 +6,7 @@ Each contract test runs against the filesystem driver and against the S3 driver 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import os
@@ -333,6 +334,25 @@ def test_writer_cancel_leaves_nothing(make_store: StoreFactory) -> None:
     assert keys(store) == []
     with pytest.raises(ObjectNotFound):
         store.writer("uploads/c", append=True)
+
+
+def test_writers_lists_open_writers_by_key(make_store: StoreFactory) -> None:
+    store = make_store()
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    for key in ("uploads/a/data", "uploads/b/data", "other/c", "uploads/done/data", "uploads/gone/data"):
+        w = store.writer(key)
+        w.write(b"x" * 10)
+        w.close()
+    make_store().writer("uploads/done/data", append=True).commit()
+    make_store().writer("uploads/gone/data", append=True).cancel()
+    listed = {info.key: info for info in make_store().writers("uploads/")}
+    assert sorted(listed) == ["uploads/a/data", "uploads/b/data"]  # committed and cancelled ones are not
+    assert all(info.modified >= before for info in listed.values())
+    assert sorted(i.key for i in store.writers("")) == ["other/c", "uploads/a/data", "uploads/b/data"]
+    assert keys(store, "uploads/") == ["uploads/done/data"]  # open writers are never objects
+    for info in store.writers("uploads/"):  # what a sweeper does with them
+        store.writer(info.key, append=True).cancel()
+    assert [i.key for i in store.writers("")] == ["other/c"]
 
 
 def test_writer_without_append_starts_over(store: BlobStore) -> None:

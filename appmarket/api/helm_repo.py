@@ -16,6 +16,7 @@ from litestar.enums import HttpMethod
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
+from appmarket.api.conditional import not_modified
 from appmarket.api.deps import ServicesDep, principal_async
 from appmarket.api.errors import CHARTMUSEUM_HANDLERS
 from appmarket.auth.permissions import Action
@@ -56,6 +57,8 @@ async def chart_file(
     principal = await principal_async(request, services)
     dl = await anyio.to_thread.run_sync(services.charts.download, principal, project, filename)
     headers = {"ETag": f'"{dl.digest}"', "Docker-Content-Digest": dl.digest}
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(b"", status_code=304, headers=headers)
     if dl.redirect_url:
         return Redirect(dl.redirect_url, status_code=307, headers=headers)
     headers["Content-Length"] = str(dl.size)

@@ -1,4 +1,5 @@
-"""The management API under ``/api/v1``: projects, members, robots, users and tokens."""
+"""The management API under ``/api/v1``: projects, members, robots, users, tokens; clusters, releases,
+operations; a project's OCI repositories and tags."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from appmarket.api.clusters import ClusterController
 from appmarket.api.deps import PrincipalDep, ServicesDep, provide_principal
 from appmarket.api.errors import PROBLEM_HANDLERS
 from appmarket.api.operations import OperationController
+from appmarket.api.registry_api import RepositoryController
 from appmarket.api.releases import ReleaseController
 from appmarket.auth.schemas import (
     MemberOut,
@@ -116,7 +118,8 @@ class UserController(Controller):
 
 router = Router(
     path="/api/v1",
-    route_handlers=[ProjectController, UserController, ClusterController, ReleaseController, OperationController],
+    route_handlers=[ProjectController, UserController, ClusterController, ReleaseController, OperationController,
+                    RepositoryController],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
     exception_handlers=PROBLEM_HANDLERS,
 )

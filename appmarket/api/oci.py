@@ -21,6 +21,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
+from appmarket.api.conditional import not_modified
 from appmarket.api.deps import PrincipalDep, ServicesDep, provide_principal
 from appmarket.api.errors import PROBLEM_HANDLERS
 from appmarket.api.oci_body import parse_content_range, parse_range, read_limited, stream_into
@@ -57,15 +58,13 @@ def oci_error(request: Req, exc: Exception) -> Response[Any]:
         headers.update(exc.headers or {})
     else:
         log.exception("unhandled /v2 error")
-        return Response({"errors": [{"code": codes.UNSUPPORTED, "message": "internal error"}]}, status_code=500)
+        return Response(codes.envelope(codes.UNSUPPORTED, "internal error"), status_code=500)
     if status == 401:
         services: Services = request.app.state.services
         headers["WWW-Authenticate"] = challenge(request, services, request.scope.get("oci_scope"))  # type: ignore[arg-type]
     if status == 416 and "oci_size" in request.scope:
         headers["Content-Range"] = f"bytes */{request.scope['oci_size']}"  # type: ignore[typeddict-item]
-    body = {"errors": [{"code": codes.wire_code(code), "message": message or codes.CODES[code].message,
-                        "detail": None}]}
-    return Response(body, status_code=status, headers=headers)
+    return Response(codes.envelope(code, message), status_code=status, headers=headers)
 
 
 def _small(request: Req) -> bool:
@@ -92,13 +91,17 @@ def _n(request: Req) -> int | None:
     raw = request.query_params.get("n")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
-        raise Invalid(f"bad n={raw!r}", code=codes.UNSUPPORTED)
+    if not _N.fullmatch(raw):  # ASCII and bounded: str.isdigit() takes "²", int() refuses 5,000 digits
+        raise Invalid(f"n must be a non-negative integer, not {raw!r}", code=codes.PAGINATION_NUMBER_INVALID)
     return int(raw)
 
 
-def _link(path: str, n: int | None, items: list[str]) -> dict[str, str]:
-    if n is None or not items or len(items) < n:
+_N = re.compile(r"[0-9]{1,9}")
+
+
+def _link(path: str, n: int | None, items: list[str], more: bool) -> dict[str, str]:
+    """``Link`` to the next page, only when one exists (the service fetched one entry past the page)."""
+    if n is None or not items or not more:
         return {}
     return {"Link": f'<{path}?n={n}&last={quote(items[-1], safe="")}>; rel="next"'}
 
@@ -147,8 +150,8 @@ async def upload_session(request: Req, services: Services, caller: Caller, m: re
         except Invalid as exc:
             if exc.code == codes.RANGE_INVALID:
                 state = await anyio.to_thread.run_sync(up.status, caller.principal, name, upload_id)
-                body = {"errors": [{"code": codes.RANGE_INVALID, "message": exc.message, "detail": None}]}
-                return Response(body, status_code=416, headers=_upload_headers(name, upload_id, state.size))
+                return Response(codes.envelope(exc.code, exc.message), status_code=codes.CODES[exc.code].status,
+                                headers=_upload_headers(name, upload_id, state.size))
             raise
         state = await stream_into(request, sink)
         return Response(b"", status_code=202, headers=_upload_headers(name, upload_id, state.size))
@@ -179,6 +182,8 @@ async def blob(request: Req, services: Services, caller: Caller, m: re.Match[str
         return Response(b"", status_code=202)
     info = await anyio.to_thread.run_sync(ms.blob_info, caller.principal, name, digest)
     headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"', "Accept-Ranges": "bytes"}
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(b"", status_code=304, headers=headers)
     request.scope["oci_size"] = info.size  # type: ignore[typeddict-unknown-key]
     span = parse_range(request.headers.get("range"), info.size)
     key = services.registry.blob_key(digest)
@@ -215,16 +220,19 @@ async def manifest(request: Req, services: Services, caller: Caller, m: re.Match
         await anyio.to_thread.run_sync(ms.delete, caller.principal, name, ref)
         return Response(b"", status_code=202)
     info, data = await anyio.to_thread.run_sync(ms.fetch, caller.principal, name, ref, request.method == "GET")
-    headers = {"Docker-Content-Digest": info.digest, "ETag": f'"{info.digest}"',
-               "Content-Length": str(info.size)}
+    headers = {"Docker-Content-Digest": info.digest, "ETag": f'"{info.digest}"'}
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(b"", status_code=304, media_type=info.media_type, headers=headers)
+    headers["Content-Length"] = str(info.size)
     return Response(data, status_code=200, media_type=info.media_type, headers=headers)
 
 
 async def tags_list(request: Req, services: Services, caller: Caller, m: re.Match[str]) -> Response[Any]:
     name, n = m["name"], _n(request)
-    tags = await anyio.to_thread.run_sync(services.registry.manifests.tags, caller.principal, name, n,
-                                          request.query_params.get("last"))
-    return Response({"name": name, "tags": tags}, status_code=200, headers=_link(f"/v2/{name}/tags/list", n, tags))
+    tags, more = await anyio.to_thread.run_sync(services.registry.manifests.tags, caller.principal, name, n,
+                                                request.query_params.get("last"))
+    return Response({"name": name, "tags": tags}, status_code=200,
+                    headers=_link(f"/v2/{name}/tags/list", n, tags, more))
 
 
 async def referrers(request: Req, services: Services, caller: Caller, m: re.Match[str]) -> Response[Any]:
@@ -242,9 +250,9 @@ async def catalog(request: Req, services: Services, caller: Caller, m: re.Match[
     def may_pull(principal: Any, project: Any) -> bool:
         return "pull" in services.auth.project_actions(principal, project)
 
-    repos = await anyio.to_thread.run_sync(services.registry.manifests.catalog, caller.principal, n,
-                                           request.query_params.get("last"), may_pull)
-    return Response({"repositories": repos}, status_code=200, headers=_link("/v2/_catalog", n, repos))
+    repos, more = await anyio.to_thread.run_sync(services.registry.manifests.catalog, caller.principal, n,
+                                                 request.query_params.get("last"), may_pull)
+    return Response({"repositories": repos}, status_code=200, headers=_link("/v2/_catalog", n, repos, more))
 
 
 # (pattern, methods, OCI action the token must grant, handler); first match wins.
@@ -265,7 +273,7 @@ _WRITE_ACTION = {"PUT": "push", "PATCH": "push", "POST": "push", "DELETE": "dele
 @route("/", http_method=[HttpMethod.GET, HttpMethod.HEAD])
 async def v2_base(request: Req, services: ServicesDep) -> Response[Any]:
     caller = await caller_async(request, services)
-    if not caller.principal.signed_in:
+    if not caller.principal.signed_in and caller.claims is None:  # a valid anonymous token is enough
         raise Unauthorized("authentication required", code=codes.UNAUTHORIZED)
     return Response({}, status_code=200, headers={"Docker-Distribution-API-Version": "registry/2.0"})
 
@@ -296,7 +304,8 @@ def admin_gc(services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
     services.auth.require_admin(principal)
     report = services.registry.gc()
     return {"blobs_deleted": report.blobs_deleted, "bytes_freed": report.bytes_freed,
-            "uploads_expired": report.uploads_expired, "orphans_deleted": report.orphans_deleted}
+            "uploads_expired": report.uploads_expired, "orphans_deleted": report.orphans_deleted,
+            "staged_deleted": report.staged_deleted}
 
 
 _HANDLERS: dict[int | type[Exception], Any] = {AppMarketError: oci_error, HTTPException: oci_error,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 import anyio.to_thread
@@ -71,28 +72,29 @@ def parse_content_range(value: str | None) -> int | None:
     return int(start)
 
 
+_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]{0,19})\s*-\s*([0-9]{0,19})\s*", re.IGNORECASE)
+
+
 def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
-    """A single ``bytes=`` range as (offset, length); None for the whole blob; 416 when unsatisfiable."""
-    if not value:
+    """A single ``bytes=`` range as (offset, length), or None to send the whole blob.
+
+    RFC 9110 section 14.2: a Range the server does not understand (another unit, several ranges, bad
+    syntax, a last position before the first) is ignored, so the answer is 200 with the full body; a
+    well-formed range that selects nothing of this blob is unsatisfiable (416).
+    """
+    m = _RANGE.fullmatch(value or "")
+    if m is None or m.group(1) == m.group(2) == "":
         return None
-    unit, _, spec = value.partition("=")
-    if unit.strip() != "bytes" or "," in spec:
-        raise Invalid(f"unsupported Range {value!r}", code=codes.RANGE_INVALID)
-    first, sep, last = spec.strip().partition("-")
-    try:
-        if not sep:
-            raise ValueError
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                raise ValueError
-            start, end = max(size - n, 0), size - 1
-        else:
-            start = int(first)
-            end = int(last) if last else size - 1
-    except ValueError as exc:
-        raise Invalid(f"malformed Range {value!r}", code=codes.RANGE_INVALID) from exc
-    end = min(end, size - 1)
-    if start < 0 or start >= size or end < start:
+    first, last = m.group(1), m.group(2)
+    if first == "":  # suffix: the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise Invalid(f"range {value!r} not satisfiable for {size} bytes", code=codes.RANGE_INVALID)
+        return max(size - n, 0), min(n, size)
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
         raise Invalid(f"range {value!r} not satisfiable for {size} bytes", code=codes.RANGE_INVALID)
+    end = min(int(last), size - 1) if last else size - 1
     return start, end - start + 1

@@ -119,8 +119,8 @@ def issue(services: Services, principal: Principal, scopes: list[str]) -> dict[s
 
 
 def _unauthorized(message: str) -> Response[Any]:
-    return Response({"errors": [{"code": codes.UNAUTHORIZED, "message": message, "detail": None}]},
-                    status_code=401, headers={"WWW-Authenticate": 'Basic realm="AppMarket"'})
+    return Response(codes.envelope(codes.UNAUTHORIZED, message), status_code=codes.CODES[codes.UNAUTHORIZED].status,
+                    headers={"WWW-Authenticate": 'Basic realm="AppMarket"'})
 
 
 def _authenticate_and_issue(services: Services, header: str | None, scopes: list[str]) -> Response[Any]:

@@ -135,7 +135,8 @@ def gc_command(ctx: click.Context, grace: float | None) -> None:
     finally:
         services.close()
     click.echo(f"deleted {report.blobs_deleted} blobs and {report.orphans_deleted} orphaned objects, "
-               f"freed {report.bytes_freed} bytes, expired {report.uploads_expired} uploads")
+               f"freed {report.bytes_freed} bytes, expired {report.uploads_expired} uploads "
+               f"and swept {report.staged_deleted} staged ones")
 
 
 @main.group()

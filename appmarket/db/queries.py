@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -41,13 +42,30 @@ def bump_index_rev(s: Session, project_id: int | None) -> ProjectRef:
     return ProjectRef(id=row[0], name=row[1], visibility=row[2], rev=row[3], changed_at=now)
 
 
+def _upsert_blob(insert: Any) -> Any:
+    stmt = insert(Blob).values(digest=bindparam("digest"), size=bindparam("size"),
+                               media_type=bindparam("media_type"), created_at=bindparam("now"))
+    return stmt.on_conflict_do_update(index_elements=["digest"], set_={"created_at": stmt.excluded.created_at})
+
+
+_UPSERT_BLOB = {"postgresql": _upsert_blob(postgresql.insert), "sqlite": _upsert_blob(sqlite.insert)}
+
+
 def record_blob(s: Session, digest: str, size: int, media_type: str) -> None:
-    """Insert the blob row unless it exists (two uploads of the same bytes may race)."""
-    now = utcnow()
+    """Insert the blob row, or refresh its ``created_at`` when it exists: one upsert.
+
+    Two uploads of the same bytes may race; and whoever records a blob restarts GC's grace window for it
+    and, on PostgreSQL, holds the row lock until commit, so GC's conditional delete cannot take the row
+    from under the transaction (see ``repo/oci/gc.py``).
+    """
     dialect = s.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(Blob).values(digest=digest, size=size, media_type=media_type, created_at=now)
-        s.connection().execute(stmt.on_conflict_do_nothing())
-    elif s.get(Blob, digest) is None:
-        s.add(Blob(digest=digest, size=size, media_type=media_type, created_at=now))
+    if dialect in _UPSERT_BLOB:
+        s.connection().execute(_UPSERT_BLOB[dialect], {"digest": digest, "size": size, "media_type": media_type,
+                                                       "now": utcnow()})
+        return
+    row = s.get(Blob, digest)
+    if row is None:
+        s.add(Blob(digest=digest, size=size, media_type=media_type, created_at=utcnow()))
+    else:
+        row.created_at = utcnow()
+        s.add(row)

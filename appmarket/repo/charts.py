@@ -31,6 +31,7 @@ from appmarket.repo import paths
 from appmarket.repo.chart_package import ChartPackage, inspect_chart
 from appmarket.repo.index import index_entry, render_entry, semver_sort_key
 from appmarket.repo.index_cache import IndexCache
+from appmarket.repo.oci import codes
 from appmarket.repo.provenance import check_provenance, parse_provenance
 from appmarket.repo.schemas import ChartDownload, SavedChart, chart_version_json
 from appmarket.settings import ChartLimits
@@ -151,6 +152,11 @@ class ChartService:
                 row.index_entry = render_entry(index_entry(meta, pkg.digest, now, [chart_url(name, version)]))
                 s.add(row)
                 record_blob(s, pkg.digest, pkg.size, CHART_MEDIA_TYPE)
+                if not self._store.exists(paths.blob_key(pkg.digest)):
+                    # GC deleted the (old, unreferenced) package between its upload and the upsert above,
+                    # which now holds the row: refuse rather than record a version without bytes.
+                    raise NotFound(f"{name}-{version}.tgz was garbage-collected meanwhile; push it again",
+                                   code=codes.MANIFEST_BLOB_UNKNOWN if source == "oci" else NotFound.code)
                 if in_tx is not None:
                     in_tx(s)
                 if self.events is not None and source != "oci":
@@ -279,10 +285,10 @@ class ChartService:
     def _put_prov(self, prov: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(prov).hexdigest()
         key = paths.blob_key(digest)
+        with self._db.write() as s:  # the refreshed row first: GC then keeps an object seen below
+            record_blob(s, digest, len(prov), PROV_MEDIA_TYPE)
         if not self._store.exists(key):
             self._store.put_bytes(key, prov)
-        with self._db.write() as s:
-            record_blob(s, digest, len(prov), PROV_MEDIA_TYPE)
         return digest
 
     @staticmethod

@@ -38,3 +38,18 @@ def upload_key(upload_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", upload_id):
         raise Invalid(f"malformed upload id {upload_id!r}")
     return f"{UPLOADS_PREFIX}{upload_id}/data"
+
+
+def upload_id_of(key: str) -> str | None:
+    """The upload id a key under ``uploads/`` belongs to (GC sweeps staged bytes by it), else None."""
+    m = re.fullmatch(rf"{UPLOADS_PREFIX}([A-Za-z0-9_-]{{8,64}})/data", key)
+    return m.group(1) if m else None
+
+
+def digest_of_key(key: str) -> str | None:
+    """The digest a key under ``blobs/`` names (GC finds objects with no row by it), else None."""
+    m = re.fullmatch(rf"{BLOBS_PREFIX}(sha256|sha512)/([a-f0-9]{{2}})/([a-f0-9]+)", key)
+    if m is None or not m.group(3).startswith(m.group(2)):
+        return None
+    digest = f"{m.group(1)}:{m.group(3)}"
+    return digest if _DIGEST.fullmatch(digest) else None

@@ -103,6 +103,11 @@ class BlobStore(Protocol):
     def move(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` (atomic on the filesystem, copy+delete on S3)."""
 
+    def writers(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Resumable writers neither committed nor cancelled whose key starts with ``prefix``: their key
+        and the time of their last write (``size`` is what the driver holds in staging; on S3 the tail).
+        What lets a caller find and cancel writers its own records no longer know."""
+
     def writer(self, key: str, append: bool = False) -> Writer:
         """A resumable writer; ``append=True`` continues the content written by earlier writers."""
 

@@ -9,6 +9,7 @@ Partial data never lives at a key: temp files and resumable-upload staging files
       _staging/
         tmp/<random>            a ``put`` in flight (removed on failure, swept when a day old)
         uploads/<sha256(key)>   a resumable writer's bytes until ``commit`` renames it over the key
+        uploads/<sha256(key)>.key   that writer's key (so abandoned writers can be listed by key)
       <key>                     the objects themselves
 """
 
@@ -62,6 +63,7 @@ class FilesystemWriter:
                 raise ObjectNotFound(f"{key}: no upload in progress to append to") from exc
         else:
             staging.write_bytes(b"")  # start over, and leave something to resume even if nothing comes
+            _key_file(staging).write_text(key)
             self._size = 0
         self._fh: BinaryIO | None = None  # opened on the first write, so an idle writer holds no fd
         self._closed = self._done = False
@@ -96,6 +98,7 @@ class FilesystemWriter:
         self._check_live()
         self.close()
         self._publish(self._staging, self._target)
+        _key_file(self._staging).unlink(missing_ok=True)
         self._done = True
 
     def cancel(self) -> None:
@@ -104,6 +107,11 @@ class FilesystemWriter:
             fh, self._fh = self._fh, None
             fh.close()
         self._staging.unlink(missing_ok=True)
+        _key_file(self._staging).unlink(missing_ok=True)
+
+
+def _key_file(staging: Path) -> Path:
+    return staging.with_name(staging.name + ".key")
 
 
 class FilesystemStore:
@@ -288,6 +296,20 @@ class FilesystemStore:
         self._publish(src_path, dst_path)
         _fsync_dir(src_path.parent)
         self._prune(src_path.parent)
+
+    def writers(self, prefix: str) -> Iterator[ObjectInfo]:
+        if prefix:
+            self._path(prefix.rstrip("/"))  # same validation as ``list``
+        for entry in sorted(os.scandir(self._uploads), key=lambda e: e.name):
+            if not entry.name.endswith(".key") or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                key = Path(entry.path).read_text()
+                st = (self._uploads / entry.name.removesuffix(".key")).stat()
+            except FileNotFoundError:  # committed or cancelled meanwhile
+                continue
+            if key.startswith(prefix):
+                yield _info(key, st)
 
     def writer(self, key: str, append: bool = False) -> FilesystemWriter:
         target = self._path(key)

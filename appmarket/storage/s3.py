@@ -422,6 +422,18 @@ class S3Store:
                 self.client.copy({"Bucket": self.bucket, "Key": src_full}, self.bucket, dst_full)
             self.client.delete_object(Bucket=self.bucket, Key=src_full)
 
+    def writers(self, prefix: str) -> Iterator[ObjectInfo]:
+        if prefix:
+            self.full_key(prefix.rstrip("/"))  # same validation as keys
+        root = f"{self.prefix}{STAGING}/uploads/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=root + prefix)
+        with _s3_errors(prefix or "/"):
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    # The staging object holds the tail only (the parts sit in the multipart upload).
+                    yield ObjectInfo(key=obj["Key"][len(root):], size=obj["Size"],
+                                     modified=_utc(obj["LastModified"]))
+
     def writer(self, key: str, append: bool = False) -> S3Writer:
         return S3Writer(self, key, append)
 

@@ -10,9 +10,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -33,6 +34,21 @@ def free_port() -> int:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(environ={}, data_dir=str(tmp_path / "data"), database_url=database_url,
                          publish_catalog=False)
+
+
+DRIVERS = ["filesystem", "s3"]
+
+
+def driver_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str, driver: str, *,
+                    presign: bool = True, **overrides: Any) -> Settings:
+    """Settings on ``driver``; for S3 a fresh bucket on the session's moto server. In-process clients
+    pass ``presign=False``: they cannot follow a redirect to moto through the app's transport."""
+    extra: dict[str, Any] = {}
+    if driver == "s3":
+        s3 = request.getfixturevalue("s3_settings")
+        extra["storage"] = {**msgspec.to_builtins(s3), "presign_downloads": presign}
+    return load_settings(environ={}, data_dir=str(tmp_path / "data"), database_url=database_url,
+                         publish_catalog=False, **extra, **overrides)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from appmarket.auth.schemas import Principal
 from appmarket.auth.service import AuthService
 from appmarket.db.engine import Database
 from appmarket.db.models import Blob, OciManifest, OciRepoBlob, Project, utcnow
-from appmarket.db.queries import record_blob
 from appmarket.errors import NotFound
 from appmarket.repo.oci import codes
 from appmarket.repo.oci.reference import check_name
@@ -110,7 +109,12 @@ def linked_digests(s: Session, repository: str, digests: list[str]) -> set[str]:
 _BLOB = Blob.__table__  # type: ignore[attr-defined]  # sqlmodel does not type __table__
 _LINK = {"postgresql": postgresql.insert(OciRepoBlob).on_conflict_do_nothing(),
          "sqlite": sqlite.insert(OciRepoBlob).on_conflict_do_nothing()}
-_TOUCH = update(_BLOB).where(_BLOB.c.digest == bindparam("d")).values(created_at=bindparam("now"))
+_TOUCH = (update(_BLOB).where(_BLOB.c.digest.in_(bindparam("digests", expanding=True)))
+          .values(created_at=bindparam("now")).returning(_BLOB.c.digest))
+# An UPDATE of many rows locks them in scan order, which differs between transactions (updated rows move):
+# manifests sharing layers would deadlock. Taking the locks first, sorted, gives every transaction one order.
+_LOCK_SORTED = (select(_BLOB.c.digest).where(_BLOB.c.digest.in_(bindparam("digests", expanding=True)))
+                .order_by(_BLOB.c.digest).with_for_update())
 
 
 def link_blob(s: Session, project_id: int, repository: str, digest: str) -> None:
@@ -120,10 +124,21 @@ def link_blob(s: Session, project_id: int, repository: str, digest: str) -> None
         "project_id": project_id, "repository": repository, "digest": digest, "created_at": utcnow()})
 
 
-def record_and_touch(s: Session, digest: str, size: int, media_type: str) -> None:
-    """Record the blob, refreshing ``created_at`` so GC's grace window covers a re-upload."""
-    record_blob(s, digest, size, media_type)
-    s.connection().execute(_TOUCH, {"d": digest, "now": utcnow()})
+def touch_blobs(s: Session, digests: list[str]) -> list[str]:
+    """Refresh ``created_at`` of blob rows the caller is about to rely on; return those with no row.
+
+    One conditional UPDATE inside the caller's write transaction. On PostgreSQL it locks the rows until
+    commit; on SQLite the transaction holds the write lock. Either GC's conditional delete of a row ran
+    first (the row is gone: the caller refuses) or it runs after and finds the row young (kept).
+    """
+    wanted = sorted(set(digests))
+    if not wanted:
+        return []
+    conn = s.connection()
+    if len(wanted) > 1 and conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_SORTED, {"digests": wanted})
+    found = set(conn.execute(_TOUCH, {"digests": wanted, "now": utcnow()}).scalars())
+    return [d for d in wanted if d not in found]
 
 
 def aware(when: dt.datetime) -> dt.datetime:

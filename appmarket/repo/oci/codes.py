@@ -6,7 +6,7 @@ Services raise domain errors carrying one of these codes (``NotFound(..., code=B
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class OciCode(NamedTuple):
@@ -28,7 +28,9 @@ UNAUTHORIZED = "UNAUTHORIZED"
 DENIED = "DENIED"
 UNSUPPORTED = "UNSUPPORTED"
 TOOMANYREQUESTS = "TOOMANYREQUESTS"
-RANGE_INVALID = "RANGE_INVALID"  # not in the spec's table: 416 for unsatisfiable ranges / chunk order
+# Not in the spec's table; distribution's own codes (registry/api/v2/errors.go), which clients know.
+RANGE_INVALID = "RANGE_INVALID"  # 416: an unsatisfiable Range, a chunk out of order
+PAGINATION_NUMBER_INVALID = "PAGINATION_NUMBER_INVALID"  # 400: ``n`` is not a non-negative integer
 TOO_LARGE = "SIZE_INVALID_413"  # SIZE_INVALID rendered with 413 (oversize manifest)
 
 CODES: dict[str, OciCode] = {
@@ -47,6 +49,7 @@ CODES: dict[str, OciCode] = {
     UNSUPPORTED: OciCode(405, "the operation is unsupported"),
     TOOMANYREQUESTS: OciCode(429, "too many requests"),
     RANGE_INVALID: OciCode(416, "requested range not satisfiable"),
+    PAGINATION_NUMBER_INVALID: OciCode(400, "invalid number of results requested"),
     TOO_LARGE: OciCode(413, "payload too large"),
 }
 
@@ -54,3 +57,8 @@ CODES: dict[str, OciCode] = {
 def wire_code(code: str) -> str:
     """The code as clients see it (the 413 variant is SIZE_INVALID on the wire)."""
     return SIZE_INVALID if code == TOO_LARGE else code
+
+
+def envelope(code: str, message: str | None = None, detail: Any = None) -> dict[str, Any]:
+    """The spec's error body for one code: every /v2 and token error is rendered through this."""
+    return {"errors": [{"code": wire_code(code), "message": message or CODES[code].message, "detail": detail}]}

@@ -17,11 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select, update
 
 from appmarket.db.models import Blob, ChartVersion, OciManifest, OciManifestRef, OciTag, Project, utcnow
+from appmarket.db.queries import record_blob
 from appmarket.errors import Invalid
 from appmarket.repo import paths
 from appmarket.repo.chart_package import ChartPackage, inspect_chart
 from appmarket.repo.oci import codes
-from appmarket.repo.oci.access import link_blob, record_and_touch
+from appmarket.repo.oci.access import link_blob
 from appmarket.repo.oci.manifest import HELM_CHART, HELM_CONFIG, HELM_PROV, OCI_MANIFEST, Parsed
 from appmarket.repo.oci.reference import NAME_RE, TAG_RE, chart_tag, digest_of
 from appmarket.settings import ChartLimits
@@ -98,12 +99,12 @@ class ChartEvents:
                             "org.opencontainers.image.version": row.version},
         }, separators=(",", ":")).encode()
         digest = digest_of(manifest)
+        record_blob(s, config_digest, len(config), HELM_CONFIG)
+        record_blob(s, digest, len(manifest), OCI_MANIFEST)
         for blob_digest, data in ((config_digest, config), (digest, manifest)):
             key = paths.blob_key(blob_digest)
-            if not self._store.exists(key):
+            if not self._store.exists(key):  # checked after the upserts: GC cannot take it now
                 self._store.put_bytes(key, data)
-        record_and_touch(s, config_digest, len(config), HELM_CONFIG)
-        record_and_touch(s, digest, len(manifest), OCI_MANIFEST)
         for linked in [config_digest, *(str(x["digest"]) for x in layers)]:
             link_blob(s, project.id, repository, linked)
         detach_version(s, repository, row.version, keep_digest=digest)

@@ -2,7 +2,8 @@
 
 Read from the rows the registry records at push time (``OciManifest``, ``OciTag``, ``OciManifestRef``
 joined to ``Blob`` sizes): three queries per project, no storage reads, so the page stays cheap however
-large the images are. The web UI shows it; the ``/v2`` surface keeps its own protocol listings.
+large the images are. The web UI shows it, the management API serves it as JSON (``schemas.py``); the
+``/v2`` surface keeps its own protocol listings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from appmarket.db.models import Blob, OciManifest, OciManifestRef, OciTag, Proje
 from appmarket.errors import NotFound
 from appmarket.repo.oci import codes
 from appmarket.repo.oci.manifest import HELM_CONFIG, INDEX_TYPES
+from appmarket.repo.oci.schemas import ImageOut, Platform, RepositoryOut, TagOut
 
 MAX_TAGS = 500
 """Tags listed per repository (newest first); the rest is counted, not listed."""
@@ -33,6 +35,8 @@ class PlatformImage(msgspec.Struct, frozen=True):
     platform: str
     digest: str
     size: int
+    platforms: list[str] = []
+    """As recorded, ``os/architecture[/variant]`` each (``platform`` is these joined for display)."""
 
 
 class TagView(msgspec.Struct, frozen=True):
@@ -46,6 +50,8 @@ class TagView(msgspec.Struct, frozen=True):
     """Manifest plus everything it references (config and layers; for an index, all its images)."""
     updated_at: dt.datetime
     images: list[PlatformImage] = []
+    manifest_size: int = 0
+    """The manifest's own bytes."""
 
 
 class RepositoryView(msgspec.Struct, frozen=True):
@@ -68,14 +74,20 @@ def kind_of(media_type: str, artifact_type: str | None, chart_version: str | Non
     return "artifact" if artifact_type else "image"
 
 
-def project_repositories(s: Session, project_id: int) -> list[RepositoryView]:
-    manifests = s.exec(select(OciManifest).where(OciManifest.project_id == project_id)).all()
-    tags = s.exec(select(OciTag).where(OciTag.project_id == project_id)
+def project_repositories(s: Session, project_id: int, repository: str | None = None) -> list[RepositoryView]:
+    """Every repository of the project, or just ``repository`` (empty when it holds nothing)."""
+    in_manifests = [OciManifest.project_id == project_id]
+    in_tags = [OciTag.project_id == project_id]
+    if repository is not None:
+        in_manifests.append(OciManifest.repository == repository)
+        in_tags.append(OciTag.repository == repository)
+    manifests = s.exec(select(OciManifest).where(*in_manifests)).all()
+    tags = s.exec(select(OciTag).where(*in_tags)
                   .order_by(col(OciTag.repository), col(OciTag.updated_at).desc(), col(OciTag.name))).all()
     refs = s.exec(select(OciManifestRef.manifest_id, OciManifestRef.digest, OciManifestRef.kind, Blob.size)
                   .join(OciManifest, col(OciManifest.id) == OciManifestRef.manifest_id)
                   .join(Blob, col(Blob.digest) == OciManifestRef.digest, isouter=True)
-                  .where(OciManifest.project_id == project_id)).all()
+                  .where(*in_manifests)).all()
     by_key = {(m.repository, m.digest): m for m in manifests}
     blob_bytes: dict[int, int] = defaultdict(int)
     children: dict[int, list[str]] = defaultdict(list)
@@ -91,7 +103,8 @@ def project_repositories(s: Session, project_id: int) -> list[RepositoryView]:
             child = by_key.get((m.repository, digest))
             if child is not None:
                 out.append(PlatformImage(platform=", ".join(child.platforms) or "unknown", digest=digest,
-                                         size=child.size + blob_bytes.get(child.id or 0, 0)))
+                                         size=child.size + blob_bytes.get(child.id or 0, 0),
+                                         platforms=list(child.platforms)))
         return sorted(out, key=lambda i: i.platform)
 
     def view(tag: OciTag) -> TagView | None:
@@ -102,7 +115,7 @@ def project_repositories(s: Session, project_id: int) -> list[RepositoryView]:
         size = m.size + (sum(i.size for i in images) if images else blob_bytes.get(m.id or 0, 0))
         return TagView(tag=tag.name, digest=m.digest, media_type=m.media_type,
                        kind=kind_of(m.media_type, m.artifact_type, m.chart_version), platforms=list(m.platforms),
-                       size=size, updated_at=tag.updated_at, images=images)
+                       size=size, updated_at=tag.updated_at, images=images, manifest_size=m.size)
 
     tagged: dict[str, list[TagView]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
@@ -122,14 +135,34 @@ def project_repositories(s: Session, project_id: int) -> list[RepositoryView]:
                            untagged=loose.get(r, 0)) for r in names]
 
 
-def repositories(db: Database, auth: AuthService, principal: Principal, project_name: str) -> list[RepositoryView]:
-    """A project's repositories, for whoever may pull from it (the registry's own permission)."""
+def repositories(db: Database, auth: AuthService, principal: Principal, project_name: str,
+                 repository: str | None = None) -> list[RepositoryView]:
+    """A project's repositories (or one), for whoever may pull from it (the registry's own permission)."""
     with db.read() as s:
         project = s.exec(select(Project).where(Project.name == project_name)).first()
         if project is None or project.id is None:
             raise NotFound(f"project {project_name!r} does not exist", code=codes.NAME_UNKNOWN)
         auth.require(principal, project, Action.PULL)
-        return project_repositories(s, project.id)
+        return project_repositories(s, project.id, repository)
+
+
+def repository_list(db: Database, auth: AuthService, principal: Principal, project_name: str) -> list[RepositoryOut]:
+    return [RepositoryOut(repository=r.repository, name=r.name, tags=len(r.tags) + r.more_tags, untagged=r.untagged)
+            for r in repositories(db, auth, principal, project_name)]
+
+
+def repository_tags(db: Database, auth: AuthService, principal: Principal, project_name: str,
+                    name: str) -> list[TagOut]:
+    """One repository's tags (newest first, at most ``MAX_TAGS``) with digests, sizes and platforms."""
+    repository = f"{project_name}/{name}"
+    found = repositories(db, auth, principal, project_name, repository)
+    if not found or found[0].repository != repository:
+        raise NotFound(f"repository {repository} not known", code=codes.NAME_UNKNOWN)
+    return [TagOut(tag=t.tag, digest=t.digest, media_type=t.media_type, kind=t.kind, size=t.manifest_size,
+                   total_size=t.size, platforms=[Platform.parse(p) for p in t.platforms],
+                   images=[ImageOut(digest=i.digest, size=i.size, platforms=[Platform.parse(p) for p in i.platforms])
+                           for i in t.images],
+                   updated_at=t.updated_at) for t in found[0].tags]
 
 
 def repository_counts(db: Database) -> dict[str, int]:

@@ -21,11 +21,12 @@ from sqlmodel import Session, col, delete, select
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import Principal
 from appmarket.db.models import Blob, ChartVersion, OciManifest, OciManifestRef, OciRepoBlob, OciTag, Project, utcnow
+from appmarket.db.queries import record_blob
 from appmarket.errors import Invalid, NotFound, TooLarge
 from appmarket.repo import paths
 from appmarket.repo.charts import ChartService
 from appmarket.repo.oci import codes, helm
-from appmarket.repo.oci.access import RegistryBase, blob_in_repository, linked_digests, record_and_touch
+from appmarket.repo.oci.access import RegistryBase, blob_in_repository, linked_digests, touch_blobs
 from appmarket.repo.oci.manifest import IMAGE_CONFIGS, Descriptor, Parsed, config_platform, parse_manifest
 from appmarket.repo.oci.reference import chart_tag, check_digest, check_tag, digest_of, is_digest
 from appmarket.repo.provenance import check_provenance
@@ -42,6 +43,14 @@ _CHART_VERSION_OF = select(OciManifest.chart_version).where(OciManifest.reposito
 _CHART = select(ChartVersion).where(ChartVersion.project_id == bindparam("project_id"),
                                     ChartVersion.name == bindparam("name"),
                                     ChartVersion.version == bindparam("version"))
+
+
+def _required(parsed: Parsed) -> list[str]:
+    """Digests that must be in the registry for the manifest to be accepted: child manifests of an
+    index; config and layers of an image, except foreign layers (fetched from elsewhere)."""
+    if parsed.is_index:
+        return [d.digest for d in parsed.manifests]
+    return [d.digest for d in parsed.blob_refs if "foreign" not in d.mediaType]
 
 
 class ManifestInfo(msgspec.Struct, frozen=True):
@@ -91,6 +100,8 @@ class ManifestService(RegistryBase):
             assert project.id is not None
             self._record(s, project.id, repository, digest, body, parsed, platforms,
                          chart.metadata.version if chart else None, tags)
+            if not self._store.exists(info.key):  # GC took the bytes between the write above and the upsert
+                self._store.put_bytes(info.key, body)
 
         if chart is not None:
             _, prov_digest = helm.chart_layers(parsed)
@@ -149,7 +160,7 @@ class ManifestService(RegistryBase):
                                                                       col(OciManifest.digest).in_(known))).all()
                     platforms = sorted({p for r in rows for p in r})
             else:
-                wanted = [d.digest for d in parsed.blob_refs if "foreign" not in d.mediaType]
+                wanted = _required(parsed)
                 known = linked_digests(s, repository, wanted)
                 missing = [d for d in wanted if d not in known]
                 platforms = []
@@ -180,8 +191,15 @@ class ManifestService(RegistryBase):
     @staticmethod
     def _record(s: Session, project_id: int, repository: str, digest: str, body: bytes, parsed: Parsed,
                 platforms: list[str], chart_version: str | None, tags: list[str]) -> None:
-        """Core statements (no ORM unit of work): this runs inside every push's write transaction."""
-        record_and_touch(s, digest, len(body), parsed.media_type)
+        """Core statements (no ORM unit of work): this runs inside every push's write transaction.
+
+        The referenced rows are touched first: the reference check above ran outside this transaction,
+        and a blob GC deleted since then must refuse the manifest, not leave it pointing at nothing.
+        """
+        missing = touch_blobs(s, _required(parsed))
+        if missing:
+            raise NotFound(f"manifest references unknown {missing[0]}", code=codes.MANIFEST_BLOB_UNKNOWN)
+        record_blob(s, digest, len(body), parsed.media_type)
         conn = s.connection()
         found = conn.execute(_MANIFEST_ID, {"repository": repository, "digest": digest}).first()
         if found is None:
@@ -297,7 +315,9 @@ class ManifestService(RegistryBase):
 
     # -- discovery ------------------------------------------------------------------------------------
 
-    def tags(self, principal: Principal, repository: str, n: int | None, last: str | None) -> list[str]:
+    def tags(self, principal: Principal, repository: str, n: int | None,
+             last: str | None) -> tuple[list[str], bool]:
+        """One page of tag names after ``last``, and whether more follow (one row past the page tells)."""
         self.project_for(principal, repository, Action.PULL)
         with self._db.read() as s:
             if not self._exists(s, repository):
@@ -307,8 +327,9 @@ class ManifestService(RegistryBase):
                 stmt = stmt.where(OciTag.name > last)
             stmt = stmt.order_by(col(OciTag.name))
             if n is not None:
-                stmt = stmt.limit(n)
-            return list(s.exec(stmt).all())
+                stmt = stmt.limit(n + 1)
+            names = list(s.exec(stmt).all())
+        return (names, False) if n is None else (names[:n], len(names) > n)
 
     @staticmethod
     def _exists(s: Session, repository: str) -> bool:
@@ -329,7 +350,8 @@ class ManifestService(RegistryBase):
                            annotations=r.annotations or None) for r in rows]
 
     def catalog(self, principal: Principal, n: int | None, last: str | None,
-                may_pull: Callable[[Principal, Project], bool]) -> list[str]:
+                may_pull: Callable[[Principal, Project], bool]) -> tuple[list[str], bool]:
+        """One page of the repositories the caller may pull from, and whether more follow."""
         with self._db.read() as s:
             projects = {p.id: p for p in s.exec(select(Project)).all()}
             names = set(s.exec(select(OciManifest.repository, OciManifest.project_id)).all())
@@ -337,7 +359,7 @@ class ManifestService(RegistryBase):
         visible = sorted({name for name, pid in names if pid in projects and may_pull(principal, projects[pid])})
         if last:
             visible = [v for v in visible if v > last]
-        return visible[:n] if n is not None else visible
+        return (visible, False) if n is None else (visible[:n], len(visible) > n)
 
     def blob_info(self, principal: Principal, repository: str, digest: str) -> Blob:
         self.project_for(principal, repository, Action.PULL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from appmarket.repo import paths
 from appmarket.repo.charts import ChartService
 from appmarket.repo.oci.gc import GcReport, collect
 from appmarket.repo.oci.helm import ChartEvents
+from appmarket.repo.oci.janitor import UploadJanitor
 from appmarket.repo.oci.manifests import ManifestService
 from appmarket.repo.oci.uploads import UploadService
 from appmarket.settings import S3Storage, Settings
@@ -48,6 +50,7 @@ class Registry:
     settings: Settings
     db: Database
     store: BlobStore
+    janitor: UploadJanitor
 
     @property
     def presign(self) -> bool:
@@ -61,19 +64,20 @@ class Registry:
     def blob_key(digest: str) -> str:
         return paths.blob_key(digest)
 
-    def gc(self, grace_seconds: float | None = None) -> GcReport:
-        oci = self.settings.oci
-        return collect(self.db, self.store, self.uploads,
-                       grace_seconds=oci.gc_grace_seconds if grace_seconds is None else grace_seconds,
-                       upload_expiry_seconds=oci.upload_expiry_seconds)
+    def gc(self, grace_seconds: float | None = None, now: dt.datetime | None = None) -> GcReport:
+        """Expire uploads, then delete unreferenced blobs older than the grace window (``now``: for tests)."""
+        grace = self.settings.oci.gc_grace_seconds if grace_seconds is None else grace_seconds
+        return collect(self.db, self.store, self.uploads, grace_seconds=grace, now=now)
 
 
 def build_registry(settings: Settings, db: Database, store: BlobStore, auth: AuthService,
                    charts: ChartService) -> Registry:
     charts.events = ChartEvents(store)
+    uploads = UploadService(db, store, auth, expiry_seconds=settings.oci.upload_expiry_seconds)
     return Registry(
-        uploads=UploadService(db, store, auth),
+        uploads=uploads,
         manifests=ManifestService(db, store, auth, charts=charts, limits=settings.chart_limits, oci=settings.oci),
         token_key=load_token_key(settings.data_path, settings.oci.token_key),
         settings=settings, db=db, store=store,
+        janitor=UploadJanitor(uploads, settings.oci.janitor_interval_seconds),
     )

@@ -9,21 +9,23 @@ A digest mismatch stores nothing: the staged bytes are discarded and no blob is 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import secrets
 import threading
 from typing import Any
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col, delete, select
 
 from appmarket.auth.permissions import Action
 from appmarket.auth.schemas import Principal
 from appmarket.db.models import OciUpload, utcnow
+from appmarket.db.queries import record_blob
 from appmarket.errors import AppMarketError, Invalid, NotFound
 from appmarket.repo import paths
 from appmarket.repo.oci import codes
-from appmarket.repo.oci.access import RegistryBase, blob_in_repository, link_blob, record_and_touch
+from appmarket.repo.oci.access import RegistryBase, aware, blob_in_repository, link_blob, touch_blobs
 from appmarket.repo.oci.reference import check_digest
 from appmarket.storage.base import ObjectNotFound, Writer
 
@@ -78,10 +80,11 @@ class UploadSink:
 class UploadService(RegistryBase):
     _hashers: dict[str, tuple[Any, int]]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, expiry_seconds: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hashers = {}
         self._lock = threading.Lock()
+        self._expiry = dt.timedelta(seconds=expiry_seconds)
 
     def writing(self) -> contextlib.AbstractContextManager[Session]:
         return self._write()
@@ -124,6 +127,8 @@ class UploadService(RegistryBase):
             row = s.get(OciUpload, upload_id)
         if row is None or row.repository != repository:
             raise NotFound(f"upload {upload_id!r} unknown", code=codes.BLOB_UPLOAD_UNKNOWN)
+        if aware(row.updated_at) < utcnow() - self._expiry:  # abandoned: refused even before the janitor runs
+            raise NotFound(f"upload {upload_id!r} expired", code=codes.BLOB_UPLOAD_UNKNOWN)
         return row
 
     def _writer(self, upload_id: str) -> Writer:
@@ -162,6 +167,35 @@ class UploadService(RegistryBase):
         with self._write() as s:
             _delete_row(s, upload_id)
 
+    def expire(self, now: dt.datetime | None = None) -> tuple[int, int]:
+        """Delete sessions idle past the expiry, then staged bytes no session owns; return both counts.
+
+        A session's row goes first, with a conditional DELETE (a chunk that refreshed it meanwhile keeps
+        it), then its bytes; bytes left without a row (a crash between the two, a chunk that landed after
+        a cancel, a start that died before its insert) are found in storage by key once they are as old.
+        """
+        cutoff = (now or utcnow()) - self._expiry
+        with self._db.read() as s:
+            stale = s.exec(select(OciUpload.id).where(col(OciUpload.updated_at) < cutoff)).all()
+        expired = 0
+        for upload_id in stale:
+            with self._write() as s:
+                gone = s.connection().execute(_EXPIRE, {"upload_id": upload_id, "cutoff": cutoff}).rowcount
+            if gone:
+                self._drop_staged(upload_id)
+                expired += 1
+        swept: set[str] = set()
+        for info in [*self._store.writers(paths.UPLOADS_PREFIX), *self._store.list(paths.UPLOADS_PREFIX)]:
+            owner = paths.upload_id_of(info.key)
+            if owner is None or owner in swept or aware(info.modified) >= cutoff:
+                continue
+            with self._db.read() as s:
+                if s.get(OciUpload, owner) is not None:
+                    continue
+            self._drop_staged(owner)
+            swept.add(owner)
+        return expired, len(swept)
+
     def _drop_staged(self, upload_id: str) -> None:
         """Forget the running hash and delete the staged bytes (before the row: nothing is left unowned)."""
         self.remember(upload_id, None, -1)
@@ -199,6 +233,10 @@ class UploadService(RegistryBase):
             if f"{algo}:{check.hexdigest()}" != digest:
                 self.discard(upload_id)
                 raise Invalid(f"content does not match {digest}", code=codes.DIGEST_INVALID)
+        # Record (and so refresh) the blob row before relying on an existing object: GC deletes an object
+        # only together with its row, so once the refreshed row is committed an object seen is kept.
+        with self._write() as s:
+            record_blob(s, digest, size, "application/octet-stream")
         key = paths.blob_key(digest)
         if self._store.exists(key):
             self._store.delete(staged)
@@ -206,7 +244,6 @@ class UploadService(RegistryBase):
             self._store.move(staged, key)
         assert project.id is not None
         with self._write() as s:
-            record_and_touch(s, digest, size, "application/octet-stream")
             link_blob(s, project.id, repository, digest)
             _delete_row(s, upload_id)
         self.remember(upload_id, None, -1)
@@ -232,7 +269,9 @@ class UploadService(RegistryBase):
             self._drop_staged(upload_id)
         assert project.id is not None
         with self._write() as s:  # one transaction: the blob recorded and linked, the session closed
-            record_and_touch(s, digest, len(data), "application/octet-stream")
+            record_blob(s, digest, len(data), "application/octet-stream")
+            if not self._store.exists(key):  # GC took the object between the write above and the upsert
+                self._store.put_bytes(key, data)
             link_blob(s, project.id, repository, digest)
             if upload_id is not None:
                 _delete_row(s, upload_id)
@@ -248,7 +287,9 @@ class UploadService(RegistryBase):
             return False
         assert project.id is not None
         with self._write() as s:
-            if blob_in_repository(s, source, digest) is None:
+            # The touch restarts the grace window (the mounting client uploads nothing GC would see) and
+            # fails when GC deleted the row first; either way the caller falls back to an upload.
+            if blob_in_repository(s, source, digest) is None or touch_blobs(s, [digest]):
                 return False
             link_blob(s, project.id, repository, digest)
         return True
@@ -256,6 +297,8 @@ class UploadService(RegistryBase):
 
 _INSERT = insert(OciUpload)
 _DELETE = delete(OciUpload).where(col(OciUpload.id) == bindparam("upload_id"))
+_EXPIRE = delete(OciUpload).where(col(OciUpload.id) == bindparam("upload_id"),
+                                  col(OciUpload.updated_at) < bindparam("cutoff"))
 
 
 def _delete_row(s: Session, upload_id: str) -> None:
