@@ -7,8 +7,10 @@ values, manifest, history, dry-run renders) ask helm directly, since helm's reco
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,10 +21,11 @@ from appmarket.auth.service import AuthService
 from appmarket.errors import Conflict, Invalid, NotFound, Unauthorized
 from appmarket.installer import helm as helm_mod
 from appmarket.installer.cluster_registry import ClusterRegistry
-from appmarket.installer.helm import Helm, manifest_diff
+from appmarket.installer.helm import ChartSource, Helm, manifest_diff
 from appmarket.installer.kubeconfig import kubeconfig_file
 from appmarket.installer.operations import PENDING, OperationStore, operation_out, release_out
-from appmarket.installer.preflight import coalesce, preflight, values_diff
+from appmarket.installer.plan import deployed_manifest, effective_values, recorded_values
+from appmarket.installer.preflight import preflight, values_diff
 from appmarket.installer.schemas import (
     DryRunOut,
     OperationOut,
@@ -83,19 +86,22 @@ class ReleaseService:
         if req.reuse_values and req.reset_values:
             raise Invalid("reuse_values and reset_values exclude each other")
         caps, atomic_default = self.clusters.capabilities(cluster)
-        effective = coalesce(old_values, req.values) if req.reuse_values else dict(req.values)
         version = req.version
-        warnings: list[str] = []
-        overridden: list[str] = []
         if is_local(req.chart, req.repo):
             row = self.charts.local_version(principal, req.chart, req.version)
             version = row.version
+        if req.dry_run or req.diff:  # a diff is always a dry run; the CLI submits the change afterwards
+            return self._dry_run(cluster, namespace, name, req, version, caps)
+        # An early refusal against the values AppMarket recorded; the worker checks again, exactly, right
+        # before helm runs (values merged over what helm recorded then, the package helm installs).
+        effective = effective_values(req.values, req.reuse_values, old_values)
+        warnings: list[str] = []
+        overridden: list[str] = []
+        if is_local(req.chart, req.repo):
             report = preflight(self.charts.facts(row), effective, caps, override_fit=req.override_fit)
             warnings, overridden = report.warnings, [p.message for p in report.overridden]
         else:
-            warnings.append("external chart: cluster fit not checked; helm validates values.schema.json")
-        if req.dry_run or req.diff:  # a diff is always a dry run; the CLI submits the change afterwards
-            return self._dry_run(cluster, namespace, name, req, version, warnings)
+            warnings.append("external chart: preflight runs when the worker has fetched the chart")
         params = {"chart": req.chart, "repo": req.repo, "version": version, "values": req.values,
                   "reuse_values": req.reuse_values, "reset_values": req.reset_values,
                   "atomic": atomic_default if req.atomic is None else req.atomic, "wait": req.wait,
@@ -139,26 +145,35 @@ class ReleaseService:
         return operation_out(op, rel)
 
     def _dry_run(self, cluster: str, namespace: str, name: str, req: ReleaseRequest, version: str | None,
-                 warnings: list[str]) -> DryRunOut:
+                 caps: dict[str, Any]) -> DryRunOut:
+        """Render what the change would deploy, through the same values and preflight as the worker."""
         assert req.chart is not None
         with kubeconfig_file(yaml.safe_dump(self.clusters.kubeconfig(cluster))) as kc, \
                 self.charts.materialize(req.chart, req.repo, version) as source:
-            rendered = helm_mod.run(self.helm.install_or_upgrade(
-                kc, name, namespace, source, req.values, reuse_values=req.reuse_values,
-                reset_values=req.reset_values, dry_run=True))
-            diff = None
-            if req.diff:
-                deployed = helm_mod.run(self._deployed_manifest(kc, name, namespace))
-                diff = manifest_diff(deployed, str(rendered.get("manifest", "")),
-                                     f"{name} (deployed)", f"{name} ({req.chart} {version or ''})".strip())
-        return DryRunOut(chart=req.chart, version=version or "", manifest=str(rendered.get("manifest", "")),
-                         notes=str(rendered.get("info", {}).get("notes", "")), warnings=warnings, diff=diff)
+            return helm_mod.run(self._render(kc, name, namespace, source, req, version, caps))
 
-    async def _deployed_manifest(self, kc: Any, name: str, namespace: str) -> str:
-        try:
-            return await self.helm.manifest(kc, name, namespace)
-        except NotFound:
-            return ""
+    async def _render(self, kc: Path, name: str, namespace: str, source: ChartSource, req: ReleaseRequest,
+                      version: str | None, caps: dict[str, Any]) -> DryRunOut:
+        assert req.chart is not None
+        async with self.helm.fetch(source) as package:
+            recorded: dict[str, Any] = {}
+            if req.reuse_values:
+                recorded, _ = await recorded_values(self.helm, kc, name, namespace)
+            values = effective_values(req.values, req.reuse_values, recorded)
+            facts = await asyncio.to_thread(self.charts.package_facts, package)
+            report = preflight(facts, values, caps, override_fit=req.override_fit)
+            rendered = await self.helm.install_or_upgrade(kc, name, namespace, package, values, dry_run=True)
+        manifest = str(rendered.get("manifest", ""))
+        diff = None
+        if req.diff:
+            try:
+                deployed = await deployed_manifest(self.helm, kc, name, namespace)
+            except NotFound:
+                deployed = ""
+            diff = manifest_diff(deployed, manifest, f"{name} (deployed)",
+                                 f"{name} ({req.chart} {version or facts.version})")
+        return DryRunOut(chart=req.chart, version=version or facts.version, manifest=manifest,
+                         notes=str(rendered.get("info", {}).get("notes", "")), warnings=report.warnings, diff=diff)
 
     # -- reads ----------------------------------------------------------------------------------------
 
