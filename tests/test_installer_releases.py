@@ -76,9 +76,10 @@ def test_merge_upgrade_takes_the_new_charts_defaults_and_diffs_the_deployed_revi
     # 0.6.0 changes a default (image) and adds a key (tier) that its schema requires and a template uses.
     schema = {"type": "object", "required": ["tier"],
               "properties": {"replicas": {"type": "integer", "maximum": 5}, "tier": {"enum": ["gold", "silver"]}}}
+    tier = ('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "{{ .Release.Name }}-tier"}\n'
+            'data: {tier: {{ .Values.tier | quote }}}\n')
     tgz = demo_tgz("0.6.0", schema=schema, values_yaml="replicas: 2\nimage: nginx:1.28\nmessage: hello\ntier: gold\n",
-                   templates={"tier.yaml": 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "{{ .Release.Name }}-tier"}'
-                                           '\ndata: {tier: {{ .Values.tier | quote }}}\n'})
+                   templates={"tier.yaml": tier})
     assert api.c.post("/api/library/charts", content=tgz, headers=api.h).status_code == 201
     api.run(api.post(f"{BASE}/web", {"chart": "library/demo", "version": "0.2.0",
                                      "values": {"message": "mine", "replicas": 3}}))

@@ -8,6 +8,7 @@ values, manifest, history, dry-run renders) ask helm directly, since helm's reco
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -62,26 +63,34 @@ class ReleaseService:
     def install(self, principal: Principal, cluster: str, namespace: str, name: str, req: ReleaseRequest,
                 refuse_if_busy: bool = False) -> OperationOut | DryRunOut:
         self._prepare(principal, cluster, namespace, name)
+        if (replayed := self._replay(principal, "install", cluster, namespace, name, req)) is not None:
+            return replayed
         rel = self.store.release_row(cluster, namespace, name)
         if not req.chart:
             raise Invalid("chart is required to install")
         if rel is not None and rel.status not in GONE and rel.active_operation_id is None and not req.dry_run:
             raise Conflict(f"release {cluster}/{namespace}/{name} exists ({rel.status}); upgrade it instead")
-        return self._change(principal, cluster, namespace, name, "install", req, {}, refuse_if_busy)
+        return self._change(principal, cluster, namespace, name, "install", req, {}, refuse_if_busy,
+                            self._digest("install", cluster, namespace, name, req))
 
     def upgrade(self, principal: Principal, cluster: str, namespace: str, name: str, req: ReleaseRequest,
                 refuse_if_busy: bool = False) -> OperationOut | DryRunOut:
         self._prepare(principal, cluster, namespace, name)
+        if (replayed := self._replay(principal, "upgrade", cluster, namespace, name, req)) is not None:
+            return replayed
         rel = self.store.release_row(cluster, namespace, name)
         if rel is None or rel.status in GONE:
             raise NotFound(f"release {cluster}/{namespace}/{name} is not installed")
+        original = req
         if req.chart is None:
             req = msgspec.structs.replace(req, chart=rel.chart_ref, repo=req.repo or rel.repo or None,
                                           version=req.version or rel.chart_version or None)
-        return self._change(principal, cluster, namespace, name, "upgrade", req, dict(rel.values), refuse_if_busy)
+        return self._change(principal, cluster, namespace, name, "upgrade", req, dict(rel.values), refuse_if_busy,
+                            self._digest("upgrade", cluster, namespace, name, original))
 
     def _change(self, principal: Principal, cluster: str, namespace: str, name: str, kind: str,
-                req: ReleaseRequest, old_values: dict[str, Any], refuse: bool) -> OperationOut | DryRunOut:
+                req: ReleaseRequest, old_values: dict[str, Any], refuse: bool,
+                digest: str) -> OperationOut | DryRunOut:
         assert req.chart is not None
         if req.reuse_values and req.reset_values:
             raise Invalid("reuse_values and reset_values exclude each other")
@@ -109,38 +118,49 @@ class ReleaseService:
         audit = {"who": principal.name, "where": f"{cluster}/{namespace}/{name}",
                  "what": {"chart": req.chart, "version": version, "values_diff": values_diff(old_values, effective)},
                  "warnings": warnings, "overridden": overridden}
-        return self._submit(principal, cluster, namespace, name, kind, params, audit, req.idempotency_key, refuse)
+        return self._submit(principal, cluster, namespace, name, kind, params, audit, req.idempotency_key, refuse,
+                            digest)
 
     def rollback(self, principal: Principal, cluster: str, namespace: str, name: str, req: RollbackRequest,
                  refuse_if_busy: bool = False) -> OperationOut:
         self._prepare(principal, cluster, namespace, name)
+        if (replayed := self._replay(principal, "rollback", cluster, namespace, name, req)) is not None:
+            return replayed
         self._existing(cluster, namespace, name)
         params = {"revision": req.revision, "wait": req.wait, "timeout": req.timeout}
         audit = {"who": principal.name, "where": f"{cluster}/{namespace}/{name}",
                  "what": {"rollback_to": req.revision}}
         return self._submit(principal, cluster, namespace, name, "rollback", params, audit, req.idempotency_key,
-                            refuse_if_busy)
+                            refuse_if_busy, self._digest("rollback", cluster, namespace, name, req))
 
     def uninstall(self, principal: Principal, cluster: str, namespace: str, name: str, *, wait: bool = True,
                   idempotency_key: str | None = None, refuse_if_busy: bool = False) -> OperationOut:
         self._prepare(principal, cluster, namespace, name)
+        request = {"wait": wait, "idempotency_key": idempotency_key}
+        if (replayed := self._replay(principal, "uninstall", cluster, namespace, name, request)) is not None:
+            return replayed
         self._existing(cluster, namespace, name)
         audit = {"who": principal.name, "where": f"{cluster}/{namespace}/{name}", "what": {"uninstall": True}}
+        digest = self._digest("uninstall", cluster, namespace, name, request)
         return self._submit(principal, cluster, namespace, name, "uninstall", {"wait": wait}, audit,
-                            idempotency_key, refuse_if_busy)
+                            idempotency_key, refuse_if_busy, digest)
 
     def recover(self, principal: Principal, cluster: str, namespace: str, name: str,
                 req: RecoverRequest) -> OperationOut:
         """Queue the audited recovery of a release helm left pending (refused while an operation is active)."""
         self._prepare(principal, cluster, namespace, name)
+        if (replayed := self._replay(principal, "recover", cluster, namespace, name, req)) is not None:
+            return replayed
         self._existing(cluster, namespace, name)
         audit = {"who": principal.name, "where": f"{cluster}/{namespace}/{name}", "what": {"recover": req.action}}
         return self._submit(principal, cluster, namespace, name, "recover", {"action": req.action}, audit,
-                            req.idempotency_key, True)
+                            req.idempotency_key, True, self._digest("recover", cluster, namespace, name, req))
 
     def _submit(self, principal: Principal, cluster: str, namespace: str, name: str, kind: str,
-                params: dict[str, Any], audit: dict[str, Any], key: str | None, refuse: bool) -> OperationOut:
-        op, rel, _ = self.store.submit(cluster, namespace, name, kind, params, audit, principal.name, key, refuse)
+                params: dict[str, Any], audit: dict[str, Any], key: str | None, refuse: bool,
+                digest: str) -> OperationOut:
+        op, rel, _ = self.store.submit(cluster, namespace, name, kind, params, audit, principal.name, key, refuse,
+                                       digest)
         self.notify()
         return operation_out(op, rel)
 
@@ -237,6 +257,23 @@ class ReleaseService:
         return self.operation(principal, op_id)
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _digest(kind: str, cluster: str, namespace: str, name: str, request: Any) -> str:
+        """What makes two submissions the same request (the idempotency key itself aside)."""
+        body = msgspec.to_builtins(request)
+        body.pop("idempotency_key", None)
+        doc = {"kind": kind, "where": [cluster, namespace, name], "request": body}
+        return hashlib.sha256(msgspec.json.encode(doc, order="sorted")).hexdigest()
+
+    def _replay(self, principal: Principal, kind: str, cluster: str, namespace: str, name: str,
+                request: Any) -> OperationOut | None:
+        """A retried submission (same Idempotency-Key, same request) answers with the first operation."""
+        key = request.get("idempotency_key") if isinstance(request, dict) else request.idempotency_key
+        if not key or getattr(request, "dry_run", False) or getattr(request, "diff", False):
+            return None
+        found = self.store.replay(principal.name, key, self._digest(kind, cluster, namespace, name, request))
+        return None if found is None else operation_out(*found)
 
     def _helm(self, cluster: str, call: Callable[[Any], Any]) -> Any:
         with kubeconfig_file(yaml.safe_dump(self.clusters.kubeconfig(cluster))) as kc:
