@@ -57,6 +57,15 @@ def test_register_probe_and_credentials_stay_sealed(client: Client, admin_token:
         assert r.json()["labels"] == {"env": "prod", "tier": "gold"}
         assert client.patch("/api/v1/clusters/prod-bj/labels", json={"labels": {"bad key!": "x"}},
                             headers=_h(admin_token)).status_code == 400
+        r = client.patch("/api/v1/clusters/prod-bj", json={"atomic_default": False, "labels": {"tier": None}},
+                         headers=_h(admin_token))
+        assert (r.json()["atomic_default"], r.json()["labels"]) == (False, {"env": "prod"}), r.text
+        r = client.patch("/api/v1/clusters/prod-bj", json={"labels": {"x": "y"}}, headers=_h(admin_token))
+        assert (r.json()["atomic_default"], r.json()["labels"]) == (False, {"env": "prod", "x": "y"})
+        for bad in ({"server": "https://elsewhere"}, {"atomic_default": "no"}, {"labels": {"bad key!": "x"}}):
+            assert client.patch("/api/v1/clusters/prod-bj", json=bad, headers=_h(admin_token)).status_code == 400
+        assert client.patch("/api/v1/clusters/nope", json={}, headers=_h(admin_token)).status_code == 404
+        assert client.get("/api/v1/clusters/prod-bj/releases", headers=_h(admin_token)).json() == []
 
         kube.go_down()
         r = client.post("/api/v1/clusters/prod-bj/probe", headers=_h(admin_token))

@@ -21,10 +21,7 @@ from tests.installer_helpers import (  # noqa: F401 - fixtures
 from tests.kubeapi.server import KubeApiServer
 from tests.kubeapi.switches import NodeSpec
 
-SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-
-@SQLITE
 def test_failing_install_and_upgrade_roll_back(api: Api, kube: KubeApiServer) -> None:  # noqa: F811
     kube.set_workloads("fail")
     op = api.run(api.post(f"{BASE}/bad", {"chart": "library/demo", "timeout": 20}), state="failed")
@@ -49,7 +46,6 @@ def test_failing_install_and_upgrade_roll_back(api: Api, kube: KubeApiServer) ->
     assert api.get(f"{BASE}/web").json()["status"] == "failed"
 
 
-@SQLITE
 def test_preflight_refusals_and_override(api: Api, kube: KubeApiServer) -> None:  # noqa: F811
     h = api.h
     schema = {"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1},
@@ -127,7 +123,6 @@ def test_one_operation_per_release_and_idempotency(api: Api, kube: KubeApiServer
     assert api.get(f"{BASE}/web").json()["revision"] == 3
 
 
-@SQLITE
 def test_sse_streams_events_until_final(api: Api) -> None:  # noqa: F811
     r = api.post(f"{BASE}/web", {"chart": "library/demo"})
     op_id = r.json()["id"]

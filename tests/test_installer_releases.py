@@ -57,6 +57,7 @@ def test_install_upgrade_reuse_rollback_uninstall(api: Api, kube: KubeApiServer)
     assert [o["kind"] for o in ops] == ["uninstall", "rollback", "upgrade", "upgrade", "install"]
 
 
+# Role checks do not touch the installer's tables; tests/test_permissions.py runs them on both databases.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_permissions(api: Api) -> None:  # noqa: F811
     assert api.post("/api/v1/users", {"username": "dev", "password": "dev-password-123"}).status_code == 201

@@ -231,8 +231,11 @@ class Helm:
         out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
         return out.decode()
 
-    async def notes(self, kubeconfig: Path, name: str, namespace: str) -> str:
-        out: bytes = await self._call(self._cmd(kubeconfig).run(["get", "notes", name, "--namespace", namespace]), ())
+    async def notes(self, kubeconfig: Path, name: str, namespace: str, revision: int | None = None) -> str:
+        args = ["get", "notes", name, "--namespace", namespace]
+        if revision is not None:
+            args += ["--revision", str(revision)]
+        out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
         return out.decode()
 
 

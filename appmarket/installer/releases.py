@@ -238,9 +238,10 @@ class ReleaseService:
         self._reader(principal)
         return str(self._helm(cluster, lambda kc: self.helm.manifest(kc, name, namespace, revision)))
 
-    def notes(self, principal: Principal, cluster: str, namespace: str, name: str) -> str:
+    def notes(self, principal: Principal, cluster: str, namespace: str, name: str,
+              revision: int | None = None) -> str:
         self._reader(principal)
-        return str(self._helm(cluster, lambda kc: self.helm.notes(kc, name, namespace)))
+        return str(self._helm(cluster, lambda kc: self.helm.notes(kc, name, namespace, revision)))
 
     def operation(self, principal: Principal, op_id: int) -> OperationOut:
         self.auth.require_admin(principal)  # parameters, audit and helm output carry values
