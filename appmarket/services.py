@@ -95,7 +95,7 @@ def _installer(settings: Settings, db: Database, store: BlobStore, auth: AuthSer
     inst = settings.installer
     home = settings.data_path.resolve() / "helm"
     helm = Helm(home, inst.helm, inst.operation_timeout)
-    resolver = ChartResolver(db, store, charts, home / "charts", inst.plain_http_registries)
+    resolver = ChartResolver(db, store, charts, home / "charts", inst.plain_http_registries, settings.chart_limits)
     operations = OperationStore(db)
     executor = Executor(operations, clusters, helm, resolver, inst.heartbeat_interval, inst.operation_timeout)
     workers = WorkerPool(operations, executor, clusters, inst)

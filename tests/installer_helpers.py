@@ -35,8 +35,12 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
 
 def demo_tgz(version: str = "0.1.0", *, name: str = "demo", annotations: dict[str, str] | None = None,
              kube_version: str | None = None, schema: dict[str, Any] | None = None, crd: bool = True,
-             extra_deployment: str | None = None) -> bytes:
-    """The kubeapi sample chart (CRD, ConfigMap, Deployment, Service, custom resource) at ``version``."""
+             extra_deployment: str | None = None, values_yaml: str | None = None,
+             templates: dict[str, str] | None = None) -> bytes:
+    """The kubeapi sample chart (CRD, ConfigMap, Deployment, Service, custom resource) at ``version``.
+
+    ``values_yaml`` replaces the default values (replicas 2, image nginx:1.27, message hello);
+    ``templates`` adds files under ``templates/``."""
     with tempfile.TemporaryDirectory() as tmp:
         src = make_chart(Path(tmp))
         files: dict[str, str | bytes | None] = {
@@ -60,7 +64,10 @@ def demo_tgz(version: str = "0.1.0", *, name: str = "demo", annotations: dict[st
             f'    spec: {{containers: [{{name: c, image: "busybox:1.36"}}]}}\n')
     if schema is not None:
         files["values.schema.json"] = json.dumps(schema)
-    values = files.pop("values.yaml")
+    for path, text in (templates or {}).items():
+        files[f"templates/{path}"] = text
+    values = files.pop("values.yaml") if values_yaml is None else values_yaml
+    files.pop("values.yaml", None)
     return make_chart_tgz(name, version, files=files, values_yaml=values)
 
 

@@ -21,10 +21,7 @@ from tests.installer_helpers import (  # noqa: F401 - fixtures
 from tests.kubeapi.server import KubeApiServer
 from tests.kubeapi.switches import NodeSpec
 
-SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-
-@SQLITE
 def test_failing_install_and_upgrade_roll_back(api: Api, kube: KubeApiServer) -> None:  # noqa: F811
     kube.set_workloads("fail")
     op = api.run(api.post(f"{BASE}/bad", {"chart": "library/demo", "timeout": 20}), state="failed")
@@ -49,7 +46,6 @@ def test_failing_install_and_upgrade_roll_back(api: Api, kube: KubeApiServer) ->
     assert api.get(f"{BASE}/web").json()["status"] == "failed"
 
 
-@SQLITE
 def test_preflight_refusals_and_override(api: Api, kube: KubeApiServer) -> None:  # noqa: F811
     h = api.h
     schema = {"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1},
@@ -88,7 +84,7 @@ def test_preflight_refusals_and_override(api: Api, kube: KubeApiServer) -> None:
 
 @pytest.mark.parametrize("installer_overrides", [{"workers": 3}])
 def test_one_operation_per_release_and_idempotency(api: Api, kube: KubeApiServer) -> None:  # noqa: F811
-    api.run(api.post(f"{BASE}/web", {"chart": "library/demo"}))
+    install = api.run(api.post(f"{BASE}/web", {"chart": "library/demo"}, headers={"Idempotency-Key": "inst"}))
     kube.set_workloads("pending")  # the first --wait hangs until the workloads get ready below
     results: dict[str, int] = {}
 
@@ -105,6 +101,13 @@ def test_one_operation_per_release_and_idempotency(api: Api, kube: KubeApiServer
     assert busy.status_code == 409 and busy.json()["code"] == "operation_in_progress"
     again = api.patch(f"{BASE}/web", {"values": {"message": "m0"}}, headers={"Idempotency-Key": "k0"})
     assert again.json()["id"] == results["k0"]  # a retried submission returns the same operation
+    for body, path in (({"values": {"message": "different"}}, f"{BASE}/web"), ({"values": {"message": "m0"}},
+                                                                               f"{BASE}/other")):
+        reused = api.patch(path, body, headers={"Idempotency-Key": "k0"})
+        assert reused.status_code == 409 and reused.json()["code"] == "idempotency_key_reused", reused.text
+    # A retried install returns its operation even though the release now exists.
+    retried = api.post(f"{BASE}/web", {"chart": "library/demo"}, headers={"Idempotency-Key": "inst"})
+    assert (retried.status_code, retried.json()["id"]) == (202, install["id"])
     def states() -> list[str]:
         return sorted(api.get(f"/api/v1/operations/{i}").json()["state"] for i in results.values())
 
@@ -120,7 +123,6 @@ def test_one_operation_per_release_and_idempotency(api: Api, kube: KubeApiServer
     assert api.get(f"{BASE}/web").json()["revision"] == 3
 
 
-@SQLITE
 def test_sse_streams_events_until_final(api: Api) -> None:  # noqa: F811
     r = api.post(f"{BASE}/web", {"chart": "library/demo"})
     op_id = r.json()["id"]

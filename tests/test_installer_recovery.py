@@ -27,11 +27,11 @@ from tests.installer_helpers import (  # noqa: F401 - fixtures
 from tests.kubeapi.server import KubeApiServer
 from tests.support.app import start_server, stop_server
 
+# What a test checks of processes, files and logs is the same whatever the database: SQLite only.
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 TOKEN = "kube-secret-token"
 
 
-@SQLITE
 @pytest.mark.parametrize("action", ["rollback", "mark-failed"])
 def test_killed_helm_leaves_pending_release_then_recover(api: Api, kube: KubeApiServer, settings: Settings,  # noqa: F811
                                                          action: str) -> None:
@@ -128,7 +128,6 @@ def test_credentials_never_reach_arguments_or_logs(settings: Settings, admin_tok
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-@SQLITE
 def test_restart_during_an_operation_is_reconciled(settings: Settings, admin_token: str, kube: KubeApiServer,  # noqa: F811
                                                    tmp_path: Path) -> None:
     env = {"APPMARKET_INSTALLER__STALE_AFTER": "2", "APPMARKET_INSTALLER__HEARTBEAT_INTERVAL": "0.3",
@@ -166,7 +165,6 @@ def test_restart_during_an_operation_is_reconciled(settings: Settings, admin_tok
         stop_server(server)
 
 
-@SQLITE
 def test_cancel_queued_and_running_operations(api: Api, kube: KubeApiServer, settings: Settings) -> None:  # noqa: F811
     api.run(api.post(f"{BASE}/web", {"chart": "library/demo"}))
     kube.set_workloads("pending")

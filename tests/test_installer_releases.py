@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from tests.installer_helpers import BASE, Api, api, installer_overrides, kube, values_of  # noqa: F401 - fixtures
+from tests.installer_helpers import BASE, Api, api, demo_tgz, installer_overrides, kube, values_of  # noqa: F401
 from tests.kubeapi.server import KubeApiServer
 
 
@@ -57,6 +57,7 @@ def test_install_upgrade_reuse_rollback_uninstall(api: Api, kube: KubeApiServer)
     assert [o["kind"] for o in ops] == ["uninstall", "rollback", "upgrade", "upgrade", "install"]
 
 
+# Role checks do not touch the installer's tables; tests/test_permissions.py runs them on both databases.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_permissions(api: Api) -> None:  # noqa: F811
     assert api.post("/api/v1/users", {"username": "dev", "password": "dev-password-123"}).status_code == 201
@@ -69,3 +70,44 @@ def test_permissions(api: Api) -> None:  # noqa: F811
         r = api.c.request(method, path, headers=dev, json={} if method in ("PATCH", "POST") else None)
         assert r.status_code == 403, (method, path, r.text)
     assert api.c.get(f"{BASE}/web").status_code == 401
+
+
+def test_merge_upgrade_takes_the_new_charts_defaults_and_diffs_the_deployed_revision(
+        api: Api, kube: KubeApiServer) -> None:  # noqa: F811
+    # 0.6.0 changes a default (image) and adds a key (tier) that its schema requires and a template uses.
+    schema = {"type": "object", "required": ["tier"],
+              "properties": {"replicas": {"type": "integer", "maximum": 5}, "tier": {"enum": ["gold", "silver"]}}}
+    tier = ('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "{{ .Release.Name }}-tier"}\n'
+            'data: {tier: {{ .Values.tier | quote }}}\n')
+    tgz = demo_tgz("0.6.0", schema=schema, values_yaml="replicas: 2\nimage: nginx:1.28\nmessage: hello\ntier: gold\n",
+                   templates={"tier.yaml": tier})
+    assert api.c.post("/api/library/charts", content=tgz, headers=api.h).status_code == 201
+    api.run(api.post(f"{BASE}/web", {"chart": "library/demo", "version": "0.2.0",
+                                     "values": {"message": "mine", "replicas": 3}}))
+    # Preflight checks the merge (recorded values + request) over the new defaults: replicas 9 is refused.
+    r = api.patch(f"{BASE}/web", {"version": "0.6.0", "values": {"replicas": 9}})
+    assert r.status_code == 400 and [e["field"] for e in r.json()["errors"]] == ["replicas"], r.text
+
+    op = api.run(api.patch(f"{BASE}/web", {"version": "0.6.0", "values": {"replicas": 4}}))
+    assert "request merged over the values of revision 1" in [e["message"] for e in op["events"]]
+    manifest = api.get(f"{BASE}/web/manifest").text
+    deployment = values_of(manifest, "Deployment")["spec"]
+    assert deployment["replicas"] == 4  # the request
+    container = deployment["template"]["spec"]["containers"][0]
+    assert container["image"] == "nginx:1.28"  # the new chart's changed default, not 0.2.0's nginx:1.27
+    assert container["env"] == [{"name": "MESSAGE", "value": "mine"}]  # the recorded user value
+    assert kube.get_object("v1", "ConfigMap", "web-tier", "apps")["data"] == {"tier": "gold"}  # the new key
+    assert api.get(f"{BASE}/web/values").json() == {"message": "mine", "replicas": 4}
+
+    # A failed upgrade without rollback leaves revision 3 failed; a diff compares with deployed revision 2.
+    kube.set_workloads("fail")
+    api.run(api.patch(f"{BASE}/web", {"values": {"message": "broken"}, "atomic": False, "timeout": 20}), "failed")
+    assert api.get(f"{BASE}/web").json()["status"] == "failed"
+    kube.set_workloads("ready")
+    r = api.patch(f"{BASE}/web", {"values": {"message": "next"}, "diff": True})
+    assert r.status_code == 200, r.text
+    diff = r.json()["diff"]
+    assert '-data: {message: "mine"}' in diff and '+data: {message: "next"}' in diff, diff
+    assert "broken" not in diff
+    assert values_of(r.json()["manifest"], "Deployment")["spec"]["replicas"] == 4  # merged over revision 2
+    assert api.get(f"{BASE}/web").json()["revision"] == 3  # a diff changes nothing

@@ -75,3 +75,30 @@ def test_install_from_http_helm_repository(api: Api, kube: KubeApiServer, regist
     rel = api.get(f"{BASE}/from-repo").json()
     assert (rel["status"], rel["chart"], rel["repo"], rel["version"]) == ("deployed", "demo", repo, "0.4.0")
     assert kube.get_object("apps/v1", "Deployment", "from-repo-web", "apps") is not None
+
+
+def test_external_chart_preflight_runs_in_the_worker(api: Api, kube: KubeApiServer,  # noqa: F811
+                                                     registry: LiveServer) -> None:
+    _public_project(api, "ext")
+    tgz = demo_tgz("0.5.0", name="armonly", crd=False, annotations={"appmarket.io/architectures": "arm64"},
+                   schema={"type": "object", "properties": {"replicas": {"type": "integer"}}})
+    assert api.c.post("/api/ext/charts", content=tgz, headers=api.h).status_code == 201
+    repo = f"{registry.url}/ext"
+    writes_before = sum(1 for r in kube.requests if r.method != "GET")
+    r = api.post(f"{BASE}/arm", {"chart": "armonly", "repo": repo, "values": {"replicas": "many"}})
+    assert r.status_code == 202  # the chart is only fetched by the worker
+    op = api.run(r, "failed")
+    assert op["message"].startswith("preflight refused the operation"), op["message"]
+    refusals = [e["message"] for e in op["events"] if e["kind"] == "preflight"]
+    assert any(m.startswith("refused (architecture)") and "arm64" in m and "amd64" in m for m in refusals), refusals
+    assert any(m.startswith("refused (values): replicas:") for m in refusals), refusals
+    assert sum(1 for r in kube.requests if r.method != "GET") == writes_before  # nothing touched the cluster
+    assert kube.get_object("v1", "ConfigMap", "arm-config", "apps") is None
+    assert api.get(f"{BASE}/arm/history").json() == []
+    # A dry run of the same external chart is refused by the same checks, in the request.
+    r = api.post(f"{BASE}/arm", {"chart": "armonly", "repo": repo, "dry_run": True})
+    assert r.status_code == 400 and r.json()["errors"][0]["check"] == "architecture", r.text
+    # With the (audited) override it installs.
+    op = api.run(api.post(f"{BASE}/arm", {"chart": "armonly", "repo": repo, "override_fit": True}))
+    assert any("overridden" in e["message"] for e in op["events"] if e["kind"] == "preflight")
+    assert kube.get_object("v1", "ConfigMap", "arm-config", "apps") is not None

@@ -11,6 +11,7 @@ import pytest
 from appmarket.db.engine import Database, make_engine
 from appmarket.db.installer import Operation
 from appmarket.db.models import utcnow
+from appmarket.errors import Conflict
 from appmarket.installer.executor import Executor
 from appmarket.installer.operations import OperationStore
 
@@ -26,6 +27,9 @@ class StubHelm:
 
     async def history(self, kc: Path, name: str, namespace: str) -> list[dict[str, Any]]:
         return self.history_items
+
+    async def values(self, kc: Path, name: str, namespace: str, *, revision: int | None = None) -> dict[str, Any]:
+        return {"set-in": f"revision {revision}"}
 
 
 @pytest.fixture
@@ -51,6 +55,12 @@ def test_claims_one_operation_per_release_in_order(store: OperationStore) -> Non
     k1, _, created = store.submit("c", "ns", "k", "install", {}, {}, "u", idempotency_key="key")
     k2, _, created2 = store.submit("c", "ns", "k", "install", {}, {}, "u", idempotency_key="key")
     assert k1.id == k2.id and created and not created2
+    d1, _, _ = store.submit("c", "ns", "d", "install", {}, {}, "u", idempotency_key="dk", digest="aaa")
+    assert store.submit("c", "ns", "d", "install", {}, {}, "u", idempotency_key="dk", digest="aaa")[0].id == d1.id
+    with pytest.raises(Conflict) as info:
+        store.submit("c", "ns", "d", "install", {}, {}, "u", idempotency_key="dk", digest="bbb")
+    assert info.value.code == "idempotency_key_reused"
+    assert store.submit("c", "ns", "d", "install", {}, {}, "v", idempotency_key="dk", digest="bbb")[2]  # another user
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -83,3 +93,5 @@ def test_reconcile_after_restart(store: OperationStore, kind: str, history: list
     else:
         assert after.state == outcome and "reconciled after restart" in after.message
         assert rel.active_operation_id is None
+    # A reconciled install or upgrade records the values helm deployed, as a run seen through does.
+    assert rel.values == ({"set-in": "revision 2"} if outcome == "succeeded" and kind == "upgrade" else {})

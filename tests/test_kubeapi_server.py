@@ -73,9 +73,7 @@ def test_unemulated_things_answer_501(kube_api: KubeApiServer, api: client.ApiCl
                  lambda: client.StorageV1Api(api).list_csi_driver()):
         with pytest.raises(client.ApiException) as err:
             call()
-        assert err.value.status in (501, 404)
-        if err.value.status == 501:
-            assert body_of(err.value)["reason"] == "NotImplemented"
+        assert err.value.status == 501 and body_of(err.value)["reason"] == "NotImplemented"
     status, _, doc = kube_api.request("GET", "/apis/storage.k8s.io/v1/csidrivers")
     assert (status, doc["kind"], doc["code"]) == (501, "Status", 501)
     status, _, doc = kube_api.request("PATCH", "/apis/apps/v1/namespaces/default/deployments/web", b"{}",
@@ -86,6 +84,25 @@ def test_unemulated_things_answer_501(kube_api: KubeApiServer, api: client.ApiCl
 
 
 # -- CRUD, selectors, concurrency, patches, watch ---------------------------------------------------
+def test_delete_preconditions_conflict(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    made = core.create_namespaced_config_map("default", {"metadata": {"name": "pre"}, "data": {"k": "v"}})
+    core.patch_namespaced_config_map("pre", "default", {"data": {"k": "v2"}})  # a newer resourceVersion
+    for pre in (client.V1Preconditions(resource_version=made.metadata.resource_version),
+                client.V1Preconditions(uid="not-the-uid")):
+        with pytest.raises(client.ApiException) as err:
+            core.delete_namespaced_config_map("pre", "default", body=client.V1DeleteOptions(preconditions=pre))
+        body = body_of(err.value)
+        assert (err.value.status, body["reason"]) == (409, "Conflict") and "Precondition failed" in body["message"]
+    assert core.read_namespaced_config_map("pre", "default").data == {"k": "v2"}  # still there
+    current = core.read_namespaced_config_map("pre", "default").metadata
+    core.delete_namespaced_config_map("pre", "default", body=client.V1DeleteOptions(
+        preconditions=client.V1Preconditions(uid=current.uid, resource_version=current.resource_version)))
+    with pytest.raises(client.ApiException) as err:
+        core.read_namespaced_config_map("pre", "default")
+    assert err.value.status == 404
+
+
 def test_crud_selectors_and_errors(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     core.create_namespaced_config_map("default", {"metadata": {"name": "a", "labels": {"tier": "web", "env": "prod"}},

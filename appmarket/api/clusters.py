@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from appmarket.api.deps import PrincipalDep, ServicesDep
-from appmarket.installer.schemas import ClusterCreate, ClusterLabels, ClusterOut
+from appmarket.installer.schemas import ClusterCreate, ClusterLabels, ClusterOut, ClusterUpdate, ReleaseOut
 
 
 class ClusterController(Controller):
@@ -26,6 +26,17 @@ class ClusterController(Controller):
     @get("/{name:str}", sync_to_thread=True)
     def get_cluster(self, name: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> ClusterOut:
         return services.clusters.get(principal, name)
+
+    @patch("/{name:str}", sync_to_thread=True)
+    def update(self, name: FromPath[str], data: JSONBody[ClusterUpdate], services: ServicesDep,
+               principal: PrincipalDep) -> ClusterOut:
+        """Change ``atomic_default`` (rollback on failure when a request does not say) and/or labels."""
+        return services.clusters.update(principal, name, data)
+
+    @get("/{name:str}/releases", sync_to_thread=True)
+    def releases(self, name: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> list[ReleaseOut]:
+        """Releases AppMarket knows in the cluster, every namespace."""
+        return services.releases.list_releases(principal, name)
 
     @patch("/{name:str}/labels", sync_to_thread=True)
     def label(self, name: FromPath[str], data: JSONBody[ClusterLabels], services: ServicesDep,

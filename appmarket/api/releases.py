@@ -98,8 +98,8 @@ class ReleaseController(Controller):
 
     @get("/{name:str}/notes", sync_to_thread=True, media_type="text/plain")
     def notes(self, cluster: FromPath[str], namespace: FromPath[str], name: FromPath[str], services: ServicesDep,
-              principal: PrincipalDep) -> str:
-        return services.releases.notes(principal, cluster, namespace, name)
+              principal: PrincipalDep, revision: FromQuery[int | None] = None) -> str:
+        return services.releases.notes(principal, cluster, namespace, name, revision)
 
     @get("/{name:str}/history", sync_to_thread=True)
     def history(self, cluster: FromPath[str], namespace: FromPath[str], name: FromPath[str], services: ServicesDep,

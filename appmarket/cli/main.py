@@ -10,6 +10,7 @@ import click
 from appmarket.cli.addons import COMMANDS as ADDON_COMMANDS
 from appmarket.cli.client import login_command, logout_command, push_command
 from appmarket.cli.clusters import cluster_group
+from appmarket.cli.operations import operations_group
 from appmarket.cli.releases import COMMANDS as RELEASE_COMMANDS
 from appmarket.errors import AppMarketError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from appmarket.settings import Settings, load_settings
@@ -187,5 +188,6 @@ main.add_command(push_command)
 main.add_command(login_command)
 main.add_command(logout_command)
 main.add_command(cluster_group)
+main.add_command(operations_group)
 for _command in RELEASE_COMMANDS + ADDON_COMMANDS:
     main.add_command(_command)

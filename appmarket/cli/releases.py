@@ -203,4 +203,61 @@ def history(target: str) -> None:
         click.echo(f"{h['revision']}\t{h['updated'][:19]}\t{h['status']}\t{h['chart']}\t{h.get('description', '')}")
 
 
-COMMANDS = [install, upgrade, rollback, uninstall, recover, status, history]
+def _row(r: dict[str, Any]) -> str:
+    stuck = "  (stuck: run appmarket recover)" if r["stuck"] else ""
+    busy = f"  (operation {r['active_operation_id']} active)" if r.get("active_operation_id") else ""
+    return f"{r['cluster']}/{r['namespace']}/{r['name']}\t{r['chart']} {r['version']}\t{r['revision']}\t" \
+           f"{r['status']}{stuck}{busy}"
+
+
+@click.command("releases")
+@click.argument("where", required=False)
+def releases(where: str | None) -> None:
+    """Releases AppMarket knows, in every cluster, one CLUSTER, or one CLUSTER/NAMESPACE."""
+    parts = where.split("/") if where else []
+    if len(parts) > 2 or not all(parts):
+        raise Invalid(f"{where!r}: give CLUSTER or CLUSTER/NAMESPACE")
+    if len(parts) == 2:
+        found = _call("GET", f"/clusters/{parts[0]}/namespaces/{parts[1]}/releases")
+    else:
+        clusters = parts or [c["name"] for c in _call("GET", "/clusters")]
+        found = [r for c in clusters for r in _call("GET", f"/clusters/{c}/releases")]
+    click.echo("RELEASE\tCHART\tREVISION\tSTATUS")
+    for r in found:
+        click.echo(_row(r))
+
+
+_REVISION = click.option("--revision", type=int, default=None, help="A revision (default: the latest).")
+
+
+def _revision(revision: int | None) -> dict[str, str] | None:
+    return None if revision is None else {"revision": str(revision)}
+
+
+@click.command("values")
+@click.argument("target")
+@_REVISION
+@click.option("--all", "computed", is_flag=True, help="With the chart's defaults (what was rendered).")
+def values(target: str, revision: int | None, computed: bool) -> None:
+    """The user-supplied values helm recorded for a release, as YAML."""
+    params = {**(_revision(revision) or {}), **({"computed": "true"} if computed else {})}
+    click.echo(yaml.safe_dump(_call("GET", f"{_path(target)}/values", params=params), sort_keys=False), nl=False)
+
+
+@click.command("manifest")
+@click.argument("target")
+@_REVISION
+def manifest(target: str, revision: int | None) -> None:
+    """The rendered manifest helm recorded for a release."""
+    click.echo(_call("GET", f"{_path(target)}/manifest", params=_revision(revision)), nl=False)
+
+
+@click.command("notes")
+@click.argument("target")
+@_REVISION
+def notes(target: str, revision: int | None) -> None:
+    """The chart's NOTES for a release, as rendered."""
+    click.echo(_call("GET", f"{_path(target)}/notes", params=_revision(revision)), nl=False)
+
+
+COMMANDS = [install, upgrade, rollback, uninstall, recover, status, history, releases, values, manifest, notes]

@@ -47,7 +47,7 @@ class Release(SQLModel, table=True):
     # helm's status (deployed, failed, pending-upgrade, uninstalled, ...) or "new" before the first install.
     status: str = Field(default="new", max_length=32)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    # The user-supplied values of the last successful operation (what --reuse-values starts from).
+    # The user-supplied values of the last successful operation (the early preflight of a merge upgrade).
     values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # The one operation allowed to run on this release; claiming sets it under a row lock.
     active_operation_id: int | None = None

@@ -17,7 +17,7 @@ from appmarket.db.installer import Cluster
 from appmarket.errors import Conflict, Invalid, NotFound, Unauthorized, Upstream
 from appmarket.installer.clusters import Capabilities, probe
 from appmarket.installer.kubeconfig import build_kubeconfig, parse_kubeconfig
-from appmarket.installer.schemas import ClusterCreate, ClusterOut
+from appmarket.installer.schemas import ClusterCreate, ClusterOut, ClusterUpdate
 from appmarket.installer.secretbox import SecretBox
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -95,19 +95,27 @@ class ClusterRegistry:
             s.delete(row)
 
     def set_labels(self, principal: Principal, name: str, labels: dict[str, str | None]) -> ClusterOut:
+        return self.update(principal, name, ClusterUpdate(labels=labels))
+
+    def update(self, principal: Principal, name: str, data: ClusterUpdate) -> ClusterOut:
+        """Change the rollback-on-failure default and/or labels (a null label value removes the label)."""
         self._auth.require_admin(principal)
-        validate_labels(labels)
+        if not isinstance(data.labels, msgspec.UnsetType):
+            validate_labels(data.labels)
         with self._db.write() as s:
             row = s.exec(select(Cluster).where(Cluster.name == name)).first()
             if row is None:
                 raise NotFound(f"cluster {name!r} not found")
-            merged = dict(row.labels)
-            for key, value in labels.items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            row.labels = merged
+            if not isinstance(data.labels, msgspec.UnsetType):
+                merged = dict(row.labels)
+                for key, value in data.labels.items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
+                row.labels = merged
+            if not isinstance(data.atomic_default, msgspec.UnsetType):
+                row.atomic_default = data.atomic_default
             s.add(row)
         return to_out(row)
 

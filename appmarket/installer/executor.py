@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ from appmarket.installer.clusters import mark_release_failed
 from appmarket.installer.helm import Helm, HelmFailed, terminate
 from appmarket.installer.kubeconfig import kubeconfig_file
 from appmarket.installer.operations import PENDING, OperationStore
-from appmarket.installer.preflight import values_diff
+from appmarket.installer.plan import effective_values, recorded_values
+from appmarket.installer.preflight import PreflightFailed, preflight, values_diff
 from appmarket.installer.progress import ReleaseProgress
 from appmarket.installer.sources import ChartResolver
 
@@ -86,6 +86,11 @@ class Executor:
                 asyncio.run(self._run(op, rel, kc, kubeconfig))
         except HelmFailed as exc:
             self._failed(op, rel, exc, kubeconfig)
+        except PreflightFailed as exc:
+            for problem in exc.details:
+                where = f"{problem['field']}: " if problem.get("field") else ""
+                self.store.event(op_id, "preflight", f"refused ({problem['check']}): {where}{problem['message']}")
+            self.store.finish(op_id, "failed", exc.message)
         except Cancelled:
             self._failed(op, rel, HelmFailed("cancelled while helm was running"), kubeconfig, state="cancelled")
         except AppMarketError as exc:
@@ -139,27 +144,26 @@ class Executor:
         ev: Callable[[str, str], Coroutine[Any, Any, None]] = \
             lambda kind, msg: asyncio.to_thread(self.store.event, op_id, kind, msg)  # noqa: E731
         if op.kind in ("install", "upgrade"):
-            with ExitStack() as stack:
-                source = stack.enter_context(self.charts.materialize(p["chart"], p.get("repo"), p.get("version")))
-                await ev("chart", f"chart {p['chart']} {p.get('version') or '(latest)'} ready")
-                flags = [f for f, on in (("--wait", p.get("wait")), ("--rollback-on-failure", p.get("atomic")),
-                                         ("--reuse-values", p.get("reuse_values")),
-                                         ("--reset-values", p.get("reset_values"))) if on]
-                await ev("helm", f"helm upgrade --install {rel.name} -n {rel.namespace} {' '.join(flags)}".strip())
-                result = await self._beating(op_id, self.helm.install_or_upgrade(
-                    kc, rel.name, rel.namespace, source, p.get("values") or {},
-                    reuse_values=bool(p.get("reuse_values")), reset_values=bool(p.get("reset_values")),
-                    atomic=bool(p.get("atomic")), wait=bool(p.get("wait")), timeout=p.get("timeout"),
-                    description=p.get("description"), scrub=secrets), kc, self._progress(op, rel, kc, kubeconfig))
+            with self.charts.materialize(p["chart"], p.get("repo"), p.get("version")) as source:
+                async with self.helm.fetch(source) as package:
+                    await ev("chart", f"chart {p['chart']} {p.get('version') or '(latest)'} ready")
+                    values = await self._values(op, rel, kc)
+                    await self._preflight(op, rel, package, values)
+                    flags = [f for f, on in (("--wait", p.get("wait")), ("--rollback-on-failure", p.get("atomic")),
+                                             ("--reset-values", True)) if on]
+                    await ev("helm", f"helm upgrade --install {rel.name} -n {rel.namespace} {' '.join(flags)}")
+                    result = await self._beating(op_id, self.helm.install_or_upgrade(
+                        kc, rel.name, rel.namespace, package, values, atomic=bool(p.get("atomic")),
+                        wait=bool(p.get("wait")), timeout=p.get("timeout"), description=p.get("description"),
+                        scrub=secrets), kc, self._progress(op, rel, kc, kubeconfig))
             info = result.get("info", {})
             revision = int(result.get("version", 0))
-            values = dict(result.get("config") or {})
             self.store.finish(op_id, "succeeded", f"{info.get('status', 'deployed')}: revision {revision}",
                               output=str(info.get("notes", "")), revision=revision,
                               release={"revision": revision, "status": info.get("status", "deployed"),
                                        "description": info.get("description", ""), "chart_ref": p["chart"],
                                        "repo": p.get("repo") or "", "chart_version": _chart_version(result, p),
-                                       "values": values})
+                                       "values": dict(result.get("config") or {})})
             return
         if op.kind == "rollback":
             await ev("helm", f"helm rollback {rel.name} {p.get('revision') or '(previous)'} -n {rel.namespace}")
@@ -182,6 +186,27 @@ class Executor:
             audit = {"values_diff": values_diff(rel.values, fields["values"]), "version": fields["chart_version"]}
         self.store.finish(op_id, "succeeded", f"{fields['status']}: revision {fields.get('revision', rel.revision)}",
                           revision=fields.get("revision"), release=fields, audit=audit)
+
+    async def _values(self, op: Operation, rel: Release, kc: Path) -> dict[str, Any]:
+        """The user-supplied values helm gets; a merge reads the recorded ones now, after any queued change."""
+        p = op.params
+        if not p.get("reuse_values"):
+            return dict(p.get("values") or {})
+        recorded, revision = await recorded_values(self.helm, kc, rel.name, rel.namespace)
+        if revision is not None:
+            await asyncio.to_thread(self.store.event, op.id or 0, "values",
+                                    f"request merged over the values of revision {revision}")
+        return effective_values(p.get("values") or {}, True, recorded)
+
+    async def _preflight(self, op: Operation, rel: Release, package: Path, values: dict[str, Any]) -> None:
+        """Preflight of exactly what helm will render, before helm touches the cluster."""
+        facts = await asyncio.to_thread(self.charts.package_facts, package)
+        caps, _ = await asyncio.to_thread(self.clusters.capabilities, rel.cluster)
+        report = preflight(facts, values, caps, override_fit=bool(op.params.get("override_fit")))
+        passed = f"preflight passed for {facts.name} {facts.version}"
+        for warning in report.warnings:
+            passed += f"; {warning}"
+        await asyncio.to_thread(self.store.event, op.id or 0, "preflight", passed)
 
     def _progress(self, op: Operation, rel: Release, kc: Path, kubeconfig: dict[str, Any]) -> ReleaseProgress:
         """The release poller of an install, upgrade or rollback: helm writes a revision after this one.
@@ -287,9 +312,14 @@ class Executor:
         else:
             state, message = "failed", (f"reconciled after restart: revision {last['revision']} is "
                                         f"{last['status']}: {last.get('description', '')} ({why})")
-        if state == "succeeded" and op.kind in ("install", "upgrade"):
-            fields.update(chart_ref=op.params.get("chart", rel.chart_ref), repo=op.params.get("repo") or "",
-                          chart_version=_history_version(history) or rel.chart_version)
+        if state == "succeeded" and op.kind in ("install", "upgrade", "rollback"):
+            # As after a run the worker saw through: the release row records what helm deployed.
+            with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
+                fields["values"] = asyncio.run(self.helm.values(kc, rel.name, rel.namespace,
+                                                                revision=int(fields["revision"])))
+            fields["chart_version"] = _history_version(history) or rel.chart_version
+            if op.kind != "rollback":
+                fields.update(chart_ref=op.params.get("chart", rel.chart_ref), repo=op.params.get("repo") or "")
         self.store.finish(op_id, state, message, revision=fields.get("revision"), release=fields)
         return state
 

@@ -44,9 +44,8 @@ class HelmFailed(Upstream):
 class ChartSource(msgspec.Struct, frozen=True):
     """What helm installs: a local package path, ``name`` with ``repo`` URL, or an ``oci://`` reference.
 
-    ``plain_http``: the ``oci://`` registry speaks plain HTTP. pyhelm3 cannot pass ``--plain-http`` to
-    ``helm upgrade``, so such a chart is first pulled with ``helm pull --plain-http`` into a private
-    temporary directory and installed from the package file.
+    ``plain_http``: the ``oci://`` registry speaks plain HTTP (``helm pull --plain-http``). Whatever is
+    not a local file is pulled into a private temporary directory first (``Helm.fetch``).
     """
 
     ref: str
@@ -136,34 +135,46 @@ class Helm:
             raise HelmFailed(last.removeprefix("Error: "), text) from None
 
     @asynccontextmanager
-    async def _installable(self, chart: ChartSource) -> AsyncIterator[ChartSource]:
-        """``chart`` as helm can install it: plain-HTTP OCI charts pulled to a private package first."""
-        if not (chart.plain_http and chart.ref.startswith("oci://")):
-            yield chart
+    async def fetch(self, chart: ChartSource) -> AsyncIterator[Path]:
+        """The chart as a local package file: a local path as is, anything else ``helm pull``ed first.
+
+        Pulling before installing lets preflight read the very package helm then installs, and is the
+        only way to pass ``--plain-http`` (pyhelm3 cannot give it to ``helm upgrade``).
+        """
+        if chart.repo is None and not chart.ref.startswith("oci://"):
+            yield Path(chart.ref)
             return
         pulls = self.home / "pulls"
         pulls.mkdir(mode=0o700, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=pulls) as tmp:
-            args = ["pull", chart.ref, "--plain-http", "--destination", tmp]
+            args = ["pull", chart.ref, "--destination", tmp]
+            if chart.repo:
+                args += ["--repo", chart.repo]
+            if chart.plain_http:
+                args.append("--plain-http")
             if chart.version:
                 args += ["--version", chart.version]
             await self._call(Command(executable=self.executable).run(args), ())
             packages = sorted(Path(tmp).glob("*.tgz"))
             if len(packages) != 1:
                 raise HelmFailed(f"helm pull {chart.ref} left {len(packages)} packages, expected one")
-            yield ChartSource(ref=str(packages[0]))
+            yield packages[0]
 
-    async def install_or_upgrade(self, kubeconfig: Path, name: str, namespace: str, chart: ChartSource,
-                                 values: dict[str, Any], *, reuse_values: bool = False, reset_values: bool = False,
-                                 atomic: bool = False, wait: bool = False, timeout: int | None = None,
-                                 dry_run: bool = False, description: str | None = None,
+    async def install_or_upgrade(self, kubeconfig: Path, name: str, namespace: str, package: Path,
+                                 values: dict[str, Any], *, atomic: bool = False, wait: bool = False,
+                                 timeout: int | None = None, dry_run: bool = False, description: str | None = None,
                                  scrub: tuple[str, ...] = ()) -> dict[str, Any]:
-        """``helm upgrade --install``; returns helm's release record (manifest, info, version, config)."""
-        async with self._installable(chart) as source:
-            result = await self._call(self._cmd(kubeconfig).install_or_upgrade(
-                name, source.ref, values, atomic=atomic, create_namespace=True, namespace=namespace,
-                repo=source.repo, version=source.version, reuse_values=reuse_values, reset_values=reset_values,
-                wait=wait, timeout=self._timeout(timeout), dry_run=dry_run, description=description), scrub)
+        """``helm upgrade --install --reset-values`` of a package file with exactly ``values``.
+
+        Always ``--reset-values``: the caller computes the user-supplied values itself (merging over the
+        recorded ones for a merge upgrade), so the chart's own defaults apply, never an older chart's
+        (helm's ``--reuse-values`` would keep those), and an upgrade without values really resets them.
+        Returns helm's release record (manifest, info, version, config).
+        """
+        result = await self._call(self._cmd(kubeconfig).install_or_upgrade(
+            name, str(package), values, atomic=atomic, create_namespace=True, namespace=namespace,
+            reset_values=True, wait=wait, timeout=self._timeout(timeout), dry_run=dry_run,
+            description=description), scrub)
         return dict(result)
 
     async def rollback(self, kubeconfig: Path, name: str, namespace: str, revision: int | None, *,
@@ -220,8 +231,11 @@ class Helm:
         out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
         return out.decode()
 
-    async def notes(self, kubeconfig: Path, name: str, namespace: str) -> str:
-        out: bytes = await self._call(self._cmd(kubeconfig).run(["get", "notes", name, "--namespace", namespace]), ())
+    async def notes(self, kubeconfig: Path, name: str, namespace: str, revision: int | None = None) -> str:
+        args = ["get", "notes", name, "--namespace", namespace]
+        if revision is not None:
+            args += ["--revision", str(revision)]
+        out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
         return out.decode()
 
 

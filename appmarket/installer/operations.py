@@ -57,21 +57,24 @@ class OperationStore:
         with self.db.read() as s:
             return _release(s, cluster, namespace, name)
 
+    def replay(self, requested_by: str, idempotency_key: str, digest: str) -> tuple[Operation, Release] | None:
+        """The operation an earlier submission with this key made, if any; 409 if that request differed."""
+        with self.db.read() as s:
+            return _keyed(s, f"{requested_by}:{idempotency_key}"[:128], digest)
+
     def submit(self, cluster: str, namespace: str, name: str, kind: str, params: dict[str, Any],
                audit: dict[str, Any], requested_by: str, idempotency_key: str | None = None,
-               refuse_if_busy: bool = False) -> tuple[Operation, Release, bool]:
+               refuse_if_busy: bool = False, digest: str = "") -> tuple[Operation, Release, bool]:
         """Queue an operation; returns (operation, release, created). A known idempotency key returns the
-        operation it made before, whatever its state."""
+        operation it made before, whatever its state, if ``digest`` (of the request) is the same."""
         key = f"{requested_by}:{idempotency_key}"[:128] if idempotency_key else None
+        if digest:
+            audit = {**audit, "request_digest": digest}
         for attempt in range(2):
             try:
                 with self.db.write() as s:
-                    if key is not None:
-                        old = s.exec(select(Operation).where(Operation.idempotency_key == key)).first()
-                        if old is not None:
-                            rel = s.get(Release, old.release_id)
-                            assert rel is not None
-                            return old, rel, False
+                    if key is not None and (found := _keyed(s, key, digest)) is not None:
+                        return found[0], found[1], False
                     rel = _release(s, cluster, namespace, name, lock=True)
                     if rel is None:
                         rel = Release(cluster=cluster, namespace=namespace, name=name)
@@ -229,6 +232,18 @@ class OperationStore:
             if namespace:
                 q = q.where(Release.namespace == namespace)
             return list(s.exec(q.order_by(Release.namespace, Release.name)).all())
+
+
+def _keyed(s: Session, key: str, digest: str) -> tuple[Operation, Release] | None:
+    old = s.exec(select(Operation).where(Operation.idempotency_key == key)).first()
+    if old is None:
+        return None
+    if digest and old.audit.get("request_digest", digest) != digest:
+        raise Conflict("this Idempotency-Key was used for a different request; use a new key",
+                       code="idempotency_key_reused")
+    rel = s.get(Release, old.release_id)
+    assert rel is not None
+    return old, rel
 
 
 def _release(s: Session, cluster: str, namespace: str, name: str, lock: bool = False) -> Release | None:

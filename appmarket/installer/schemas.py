@@ -30,6 +30,16 @@ class ClusterLabels(msgspec.Struct, forbid_unknown_fields=True):
     labels: dict[str, str | None]
 
 
+class ClusterUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """``PATCH /api/v1/clusters/{name}``: what may change without registering again (omitted: unchanged).
+
+    Credentials are not among them: a new kubeconfig is a new registration (remove, then add), probed first.
+    """
+
+    atomic_default: bool | msgspec.UnsetType = msgspec.UNSET
+    labels: dict[str, str | None] | msgspec.UnsetType = msgspec.UNSET
+
+
 class ClusterOut(msgspec.Struct):
     """A registered cluster; credentials are never part of it."""
 

@@ -3,9 +3,10 @@
 AppMarket charts (``project/chart``) are read straight from the content-addressed blob store into a
 private temporary file that helm installs from, so no repository credential (not even a short-lived
 one) is ever minted or handed to helm; the caller's pull right on the project is checked instead.
-External charts (a chart name with an HTTP ``repo`` URL, or ``oci://...``) are fetched by helm itself;
-an ``oci://`` registry listed in ``installer.plain_http_registries`` is pulled with ``--plain-http`` (see
-``ChartSource``), every other one over HTTPS.
+External charts (a chart name with an HTTP ``repo`` URL, or ``oci://...``) are pulled by helm itself
+(``Helm.fetch``); an ``oci://`` registry listed in ``installer.plain_http_registries`` is pulled with
+``--plain-http``, every other one over HTTPS. Either way preflight reads the package file helm installs
+(``package_facts``), with the same archive limits as an upload.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from appmarket.installer.helm import ChartSource
 from appmarket.installer.preflight import ChartFacts
 from appmarket.repo import paths
 from appmarket.repo.chart_meta import parse_values
+from appmarket.repo.chart_package import inspect_chart
 from appmarket.repo.charts import ChartService
 from appmarket.repo.index import semver_sort_key
+from appmarket.settings import ChartLimits
 from appmarket.storage.base import BlobStore
 
 
@@ -38,8 +41,9 @@ def is_local(chart: str, repo: str | None) -> bool:
 
 class ChartResolver:
     def __init__(self, db: Database, store: BlobStore, charts: ChartService, tmp_dir: Path,
-                 plain_http_registries: tuple[str, ...] | list[str] = ()) -> None:
+                 plain_http_registries: tuple[str, ...] | list[str] = (), limits: ChartLimits | None = None) -> None:
         self._db = db
+        self._limits = limits or ChartLimits()
         self._store = store
         self._charts = charts
         self._tmp = tmp_dir
@@ -75,6 +79,14 @@ class ChartResolver:
         return ChartFacts(name=row.name, version=row.version, default_values=defaults,
                           values_schema=row.values_schema, annotations=dict(row.annotations),
                           kube_version=str(row.metadata_json.get("kubeVersion") or ""))
+
+    def package_facts(self, package: Path) -> ChartFacts:
+        """What preflight needs, read from a chart package file (raises Invalid for a broken package)."""
+        with package.open("rb") as fh:
+            pkg = inspect_chart(fh, self._limits)
+        return ChartFacts(name=pkg.metadata.name, version=pkg.metadata.version, default_values=pkg.values,
+                          values_schema=pkg.values_schema, annotations=dict(pkg.metadata.annotations),
+                          kube_version=pkg.metadata.kube_version)
 
     @contextmanager
     def materialize(self, chart: str, repo: str | None, version: str | None) -> Iterator[ChartSource]:
