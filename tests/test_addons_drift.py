@@ -29,13 +29,13 @@ def test_drift_found_then_reconciled(env: Env, tmp_path: Path) -> None:  # noqa:
         env.add_cluster(name, {})
     env.apply(spec(strategy=Strategy(health_timeout=5)))
     env.until(lambda: env.state() == "succeeded")
-    assert env.services.addons.check_drift(env.admin, "agent") == []
+    assert env.services.addons.check_drift(env.admin, "agent").drift == []
 
     chart = tmp_path / "demo-0.1.0.tgz"
     chart.write_bytes(demo_tgz("0.1.0", crd=False))
     helm(env, "c1", "upgrade", "agent", str(chart), "--reuse-values", "--set", "message=by-hand,extra=1")
     helm(env, "c2", "uninstall", "agent")
-    found = env.services.addons.check_drift(env.admin, "agent")
+    found = env.services.addons.check_drift(env.admin, "agent").drift
     assert [(d.cluster, d.kind) for d in found] == [("c1", "values"), ("c2", "missing")]
     assert found[0].detail == "values differ at extra, message"  # paths only: values may be secrets
     assert [d.kind for d in env.services.addons.get(env.admin, "agent").drift] == ["values", "missing"]
@@ -47,7 +47,7 @@ def test_drift_found_then_reconciled(env: Env, tmp_path: Path) -> None:  # noqa:
     out = env.latest()
     assert out.kind == "reconcile" and sorted(t.cluster for t in out.waves[0].targets) == ["c1", "c2"]
     env.until(lambda: env.state() == "succeeded")
-    assert env.services.addons.check_drift(env.admin, "agent") == []
+    assert env.services.addons.check_drift(env.admin, "agent").drift == []
     assert env.operations("c1") == ["install", "upgrade"]
     assert env.operations("c3") == ["install"]
     dep = env.deployment("c1")

@@ -32,7 +32,7 @@ from appmarket.installer.schemas import ReleaseRequest, RollbackRequest
 log = logging.getLogger(__name__)
 # Words in helm/installer failures that mean the cluster could not be reached at all.
 _UNREACHABLE = ("unreachable", "connection refused", "no such host", "i/o timeout", "dial tcp",
-                "connect: ", "eof")
+                "connect: ", "eof", "handshake timeout", "connection reset")
 
 
 def principal_of(rollout_id: int) -> Principal:
@@ -54,10 +54,12 @@ def unreachable_message(message: str) -> bool:
 
 
 class TargetRunner:
-    def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry) -> None:
+    def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry,
+                 undo_timeout: float = 600.0) -> None:
         self.store = store
         self.releases = releases
         self.clusters = clusters
+        self.undo_timeout = undo_timeout
 
     # -- starting -------------------------------------------------------------------------------------
 
@@ -73,7 +75,7 @@ class TargetRunner:
         exists = rel is not None and rel.status not in GONE
         if t.action == "uninstall":
             if not exists:
-                self.store.update_target(tid, state="removed", message="release not installed")
+                self._removed(r, t, "release not installed")
                 return
             assert rel is not None
             self.store.update_target(tid, state="queued", previous_revision=rel.revision,
@@ -115,12 +117,12 @@ class TargetRunner:
                 call = self.releases.install if action == "install" else self.releases.upgrade
                 op = call(who, t.cluster, ns, name, req)  # type: ignore[assignment]
         except AppMarketError as exc:
-            state = "removed" if action == "uninstall" and isinstance(exc, NotFound) else "failed"
             if isinstance(exc, NotFound) and t.cluster not in self.clusters.names():
-                state, message = "failed", f"cluster {t.cluster!r} is no longer registered"
+                self.store.update_target(tid, state="failed", message=f"cluster {t.cluster!r} is no longer registered")
+            elif action == "uninstall" and isinstance(exc, NotFound):
+                self._removed(r, t, f"{action} not submitted: {exc.message}")
             else:
-                message = f"{action} not submitted: {exc.message}"
-            self.store.update_target(tid, state=state, message=message)
+                self.store.update_target(tid, state="failed", message=f"{action} not submitted: {exc.message}")
             return
         self.store.update_target(tid, operation_id=op.id, action=action)
 
@@ -140,7 +142,7 @@ class TargetRunner:
                 self.store.update_target(t.id or 0, state=state, message=f"{t.action} {op.state}: {op.message}",
                                          health=op.message if state == "unreachable" else "")
             elif t.action == "uninstall":
-                self.store.update_target(t.id or 0, state="removed", message="uninstalled")
+                self._removed(r, t, "uninstalled")
             else:
                 self.store.update_target(t.id or 0, state="checking", revision=op.revision_after,
                                          check_started_at=now, message=f"{t.action}: {op.message}")
@@ -150,7 +152,12 @@ class TargetRunner:
         elif t.state == "checking" and gate:
             self.check(spec, t, now)
         elif t.state == "rolling-back":
-            self._follow_undo(r, spec, t)
+            self._follow_undo(r, spec, t, now)
+
+    def _removed(self, r: Rollout, t: RolloutTarget, message: str) -> None:
+        """The addon is off this cluster: the target is done and the cluster no longer a member."""
+        self.store.update_target(t.id or 0, state="removed", message=message)
+        self.store.leave(r.addon, [t.cluster])
 
     def check(self, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
         """The health gate: helm's release status plus readiness of the release's workloads."""
@@ -193,10 +200,12 @@ class TargetRunner:
 
     # -- undoing --------------------------------------------------------------------------------------
 
-    def undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget) -> None:
-        """Roll the cluster back to its previous revision, or uninstall where the addon was new."""
-        self.store.update_target(t.id or 0, state="rolling-back", rollback_operation_id=None, undo_attempted=True)
-        t.state, t.rollback_operation_id = "rolling-back", None
+    def undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
+        """Roll the cluster back to its previous revision, or uninstall where the addon was new.
+        ``check_started_at`` becomes the start of the undo: it gets ``undo_timeout`` to finish."""
+        self.store.update_target(t.id or 0, state="rolling-back", rollback_operation_id=None, undo_attempted=True,
+                                 check_started_at=now)
+        t.state, t.rollback_operation_id, t.check_started_at = "rolling-back", None, now
         self._submit_undo(r, spec, t)
 
     def _submit_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget) -> None:
@@ -222,16 +231,28 @@ class TargetRunner:
             return
         self.store.update_target(t.id or 0, rollback_operation_id=op.id)
 
-    def _follow_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget) -> None:
+    def _follow_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
+        """Follow the undo; one that fails, or does not finish within ``undo_timeout`` (a dead cluster can
+        keep helm waiting far longer), ends the target failed or unreachable, so a person can resume,
+        skip or abort instead of waiting on it; its operation goes on in the installer."""
         if t.rollback_operation_id is None:
             self._submit_undo(r, spec, t)
             return
         op = self.store.operation(t.rollback_operation_id)
-        if op is None or op.state not in FINAL:
-            return
-        if op.state == "succeeded":
+        if op is not None and op.state == "succeeded":
             what = "uninstalled (the addon was new here)" if t.previous_revision is None \
                 else f"rolled back to revision {t.previous_revision}"
             self.store.update_target(t.id or 0, state="rolled-back", message=what)
+        elif op is not None and op.state in FINAL:
+            state = "unreachable" if unreachable_message(op.message) else "failed"
+            self.store.update_target(t.id or 0, state=state, message=f"undo {op.state}: {op.message}",
+                                     health=op.message if state == "unreachable" else t.health)
         else:
-            self.store.update_target(t.id or 0, state="failed", message=f"undo {op.state}: {op.message}")
+            started = t.check_started_at or now
+            started = started if started.tzinfo is not None else started.replace(tzinfo=dt.UTC)
+            if (now - started).total_seconds() < self.undo_timeout:
+                return
+            state = "unreachable" if unreachable_message(t.health) else "failed"
+            self.store.update_target(t.id or 0, state=state, message=(
+                f"undo not finished after {self.undo_timeout:g}s (operation {t.rollback_operation_id} "
+                f"{op.state if op else 'missing'}); the cluster keeps what it has"))
