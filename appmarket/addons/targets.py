@@ -9,9 +9,13 @@ a controller restarted between submitting and recording finds the same operation
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
-from typing import Any
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 
@@ -20,7 +24,7 @@ from appmarket.addons.schemas import AddonSpec
 from appmarket.addons.store import AddonStore
 from appmarket.auth.schemas import Principal
 from appmarket.db.addons import Rollout, RolloutTarget
-from appmarket.errors import AppMarketError, NotFound
+from appmarket.errors import AppMarketError, NotFound, Upstream
 from appmarket.installer import health
 from appmarket.installer import helm as helm_mod
 from appmarket.installer.cluster_registry import ClusterRegistry
@@ -30,6 +34,7 @@ from appmarket.installer.releases import GONE, ReleaseService
 from appmarket.installer.schemas import ReleaseRequest, RollbackRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Words in helm/installer failures that mean the cluster could not be reached at all.
 _UNREACHABLE = ("unreachable", "connection refused", "no such host", "i/o timeout", "dial tcp",
                 "connect: ", "eof", "handshake timeout", "connection reset")
@@ -55,11 +60,12 @@ def unreachable_message(message: str) -> bool:
 
 class TargetRunner:
     def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry,
-                 undo_timeout: float = 600.0) -> None:
+                 undo_timeout: float = 600.0, read_timeout: float = 30.0) -> None:
         self.store = store
         self.releases = releases
         self.clusters = clusters
         self.undo_timeout = undo_timeout
+        self.read_timeout = read_timeout  # seconds (real ones) a helm status/history read may take
 
     # -- starting -------------------------------------------------------------------------------------
 
@@ -179,8 +185,8 @@ class TargetRunner:
     def health(self, spec: AddonSpec, cluster: str) -> health.HealthReport:
         try:
             kubeconfig = self.clusters.kubeconfig(cluster)
-            with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-                found = helm_mod.run(self.releases.helm.status_manifest(kc, release_name(spec), spec.namespace))
+            found = self._read(kubeconfig, lambda kc: self.releases.helm.status_manifest(
+                kc, release_name(spec), spec.namespace))
         except AppMarketError as exc:
             return health.HealthReport(healthy=False, reachable=not unreachable_message(exc.message),
                                        reasons=[exc.message], workloads=[])
@@ -190,13 +196,28 @@ class TargetRunner:
 
     def release_record(self, kubeconfig: dict[str, Any], spec: AddonSpec) -> dict[str, Any] | None:
         """helm status of the addon's release (status, chart, user values and manifest), None if absent."""
-        with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-            return helm_mod.run(self.releases.helm.status(kc, release_name(spec), spec.namespace))
+        return self._read(kubeconfig, lambda kc: self.releases.helm.status(kc, release_name(spec), spec.namespace))
 
     def release_history(self, kubeconfig: dict[str, Any], spec: AddonSpec) -> list[dict[str, Any]]:
         """helm history (oldest first): the chart name and version of each revision (helm 4's status has neither)."""
+        return self._read(kubeconfig, lambda kc: self.releases.helm.history(kc, release_name(spec), spec.namespace))
+
+    def _read(self, kubeconfig: dict[str, Any], call: Callable[[Path], Coroutine[Any, Any, T]]) -> T:
+        """One helm read, bounded by ``read_timeout``: helm waits forever on a cluster that accepts
+        connections and never answers, and a health gate or drift check must not hang the controller."""
+        async def bounded(kc: Path) -> T:
+            task = asyncio.ensure_future(call(kc))
+            done, _ = await asyncio.wait({task}, timeout=self.read_timeout)
+            if done:
+                return task.result()
+            helm_mod.terminate(kc)  # pyhelm3 runs helm under sh -c: cancelling alone stops only the shell
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AppMarketError):
+                await task
+            raise Upstream(f"kubernetes cluster unreachable: no answer within {self.read_timeout:g}s")
+
         with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-            return helm_mod.run(self.releases.helm.history(kc, release_name(spec), spec.namespace))
+            return helm_mod.run(bounded(kc))
 
     # -- undoing --------------------------------------------------------------------------------------
 
