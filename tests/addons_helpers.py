@@ -155,6 +155,13 @@ class Env:
         assert r.status_code == 200 and "Sign in</button>" not in r.text, r.text[:500]
         return r.text
 
+    def wait_for_connection(self, silent: SilentCluster, timeout: float = 30) -> bool:
+        """Wait (real time) until something (helm, through an installer worker) has connected to ``silent``."""
+        deadline = time.monotonic() + timeout
+        while silent.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return silent.connections > 0
+
     def members(self, addon: str = "agent") -> list[str]:
         row = self.services.addons.store.addon(addon)
         assert row is not None

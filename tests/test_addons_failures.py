@@ -111,6 +111,29 @@ def test_undo_on_a_silent_cluster_ends_after_its_timeout(env: Env) -> None:  # n
     assert env.operations("c2") == ["install", "upgrade", "rollback", "upgrade"]
 
 
+@SQLITE
+def test_install_hanging_on_a_silent_cluster_is_given_up_after_its_timeout(env: Env) -> None:  # noqa: F811
+    env.add_cluster("c1", {})
+    env.add_cluster("c2", {})
+    silent = SilentCluster(env.kubes["c2"])  # dead before anything reached it
+    try:
+        env.apply(spec(strategy=Strategy(health_timeout=5)))
+        env.until(lambda: env.targets() == {"c1": "healthy", "c2": "queued"}, seconds=0.2)
+        assert env.wait_for_connection(silent)
+        env.until(lambda: env.state() == "halted", seconds=60)  # not forever: operation_timeout (600 s)
+        c2 = {t.cluster: t for t in env.latest().waves[0].targets}["c2"]
+        assert c2.state == "unreachable" and c2.message.startswith("install not finished after 600s"), c2
+        assert "no answer within 3s" in c2.health
+        assert c2.rollback_operation_id is None  # nothing known applied, nothing undone
+        op, _ = env.services.releases.store.get(c2.operation_id or 0)
+        assert op.state in ("queued", "running")  # helm still waits on the cluster
+        env.services.addons.act(env.admin, "agent", "skip", RolloutAction(clusters=["c2"]))
+        env.until(lambda: env.state() == "succeeded")
+    finally:
+        silent.close()
+    assert env.targets() == {"c1": "healthy", "c2": "skipped"}
+
+
 def _fleet_tgz() -> bytes:
     """tests.kubeapi's five-workload chart (Deployment, StatefulSet, DaemonSet, Job, TApp + its CRD)."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -73,6 +73,26 @@ def test_uninstall_from_a_dead_cluster_keeps_it_a_member_until_done(env: Env) ->
 
 
 @SQLITE
+def test_skipping_an_uninstall_leaves_the_addon_there_for_good(env: Env) -> None:  # noqa: F811
+    env.add_cluster("c1", {"env": "prod"})
+    env.add_cluster("c2", {"env": "prod"})
+    env.apply(spec(targets="env=prod"))
+    env.until(lambda: env.state() == "succeeded")
+    env.kubes["c2"].go_down()
+    env.label("c2", {"env": "dev"})
+    env.until(lambda: env.latest().kind == "targets" and env.state() == "halted")
+    env.services.addons.act(env.admin, "agent", "skip", RolloutAction(clusters=["c2"]))
+    assert env.members() == ["c1"]  # a person's decision, as on_unmatch: keep
+    env.until(lambda: env.state() == "succeeded")
+    rollouts = env.rollouts()
+    env.kubes["c2"].come_up()
+    for _ in range(3):
+        env.tick()
+    assert env.rollouts() == rollouts  # no new attempt
+    assert env.release("c2")[0] == "deployed"
+
+
+@SQLITE
 def test_cluster_registered_during_a_rollout_joins_it(env: Env) -> None:  # noqa: F811
     env.add_cluster("c1", {"env": "prod"})
     env.add_cluster("c2", {"env": "prod"})

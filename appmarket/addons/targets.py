@@ -60,11 +60,11 @@ def unreachable_message(message: str) -> bool:
 
 class TargetRunner:
     def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry,
-                 undo_timeout: float = 600.0, read_timeout: float = 30.0) -> None:
+                 operation_timeout: float = 600.0, read_timeout: float = 30.0) -> None:
         self.store = store
         self.releases = releases
         self.clusters = clusters
-        self.undo_timeout = undo_timeout
+        self.operation_timeout = operation_timeout  # seconds (of the controller's clock) a change or undo may take
         self.read_timeout = read_timeout  # seconds (real ones) a helm status/history read may take
 
     # -- starting -------------------------------------------------------------------------------------
@@ -142,6 +142,8 @@ class TargetRunner:
                 return
             op = self.store.operation(t.operation_id)
             if op is None or op.state not in FINAL:
+                if self._overdue(t, now):
+                    self._give_up(spec, t, op.state if op else "missing")
                 return
             if op.state != "succeeded":  # revision stays None: nothing to undo if the cluster was not reached
                 state = "unreachable" if unreachable_message(op.message) else "failed"
@@ -159,6 +161,21 @@ class TargetRunner:
             self.check(spec, t, now)
         elif t.state == "rolling-back":
             self._follow_undo(r, spec, t, now)
+
+    def _overdue(self, t: RolloutTarget, now: dt.datetime) -> bool:
+        """The target's operation (change or undo; ``check_started_at`` is when it was set going) has run
+        longer than ``operation_timeout``: helm can wait forever on a cluster that accepts and never answers."""
+        started = t.check_started_at or now
+        started = started if started.tzinfo is not None else started.replace(tzinfo=dt.UTC)
+        return (now - started).total_seconds() >= self.operation_timeout
+
+    def _give_up(self, spec: AddonSpec, t: RolloutTarget, op_state: str) -> None:
+        """Stop waiting for a change that does not end: failed, or unreachable if the cluster does not answer.
+        Its operation goes on in the installer; the rollout's budget, and a person, decide what follows."""
+        report = self.health(spec, t.cluster)
+        state = "failed" if report.reachable else "unreachable"
+        self.store.update_target(t.id or 0, state=state, health="; ".join(report.reasons), message=(
+            f"{t.action} not finished after {self.operation_timeout:g}s (operation {t.operation_id} {op_state})"))
 
     def _removed(self, r: Rollout, t: RolloutTarget, message: str) -> None:
         """The addon is off this cluster: the target is done and the cluster no longer a member."""
@@ -223,7 +240,7 @@ class TargetRunner:
 
     def undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
         """Roll the cluster back to its previous revision, or uninstall where the addon was new.
-        ``check_started_at`` becomes the start of the undo: it gets ``undo_timeout`` to finish."""
+        ``check_started_at`` becomes the start of the undo: it gets ``operation_timeout`` to finish."""
         self.store.update_target(t.id or 0, state="rolling-back", rollback_operation_id=None, undo_attempted=True,
                                  check_started_at=now)
         t.state, t.rollback_operation_id, t.check_started_at = "rolling-back", None, now
@@ -253,7 +270,7 @@ class TargetRunner:
         self.store.update_target(t.id or 0, rollback_operation_id=op.id)
 
     def _follow_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
-        """Follow the undo; one that fails, or does not finish within ``undo_timeout`` (a dead cluster can
+        """Follow the undo; one that fails, or does not finish within ``operation_timeout`` (a dead cluster can
         keep helm waiting far longer), ends the target failed or unreachable, so a person can resume,
         skip or abort instead of waiting on it; its operation goes on in the installer."""
         if t.rollback_operation_id is None:
@@ -268,12 +285,8 @@ class TargetRunner:
             state = "unreachable" if unreachable_message(op.message) else "failed"
             self.store.update_target(t.id or 0, state=state, message=f"undo {op.state}: {op.message}",
                                      health=op.message if state == "unreachable" else t.health)
-        else:
-            started = t.check_started_at or now
-            started = started if started.tzinfo is not None else started.replace(tzinfo=dt.UTC)
-            if (now - started).total_seconds() < self.undo_timeout:
-                return
+        elif self._overdue(t, now):
             state = "unreachable" if unreachable_message(t.health) else "failed"
             self.store.update_target(t.id or 0, state=state, message=(
-                f"undo not finished after {self.undo_timeout:g}s (operation {t.rollback_operation_id} "
+                f"undo not finished after {self.operation_timeout:g}s (operation {t.rollback_operation_id} "
                 f"{op.state if op else 'missing'}); the cluster keeps what it has"))
