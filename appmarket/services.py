@@ -78,7 +78,8 @@ def build_services(settings: Settings) -> Services:
     clusters = ClusterRegistry(db, auth, SecretBox(load_or_create_key(settings.data_path, settings.secret_key)))
     releases, workers = _installer(settings, db, store, auth, charts, clusters)
     addon_store = AddonStore(db)
-    controller = Controller(addon_store, TargetRunner(addon_store, releases, clusters), settings.addons)
+    runner = TargetRunner(addon_store, releases, clusters, settings.addons.operation_timeout)
+    controller = Controller(addon_store, runner, settings.addons)
     return Services(
         settings=settings, db=db, store=store, auth=auth, accounts=AccountService(db, auth),
         projects=ProjectService(db, auth), index=index, charts=charts,

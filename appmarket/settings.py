@@ -106,6 +106,10 @@ class AddonSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     drift_interval: float = 300.0
     # How long a controller's claim on a rollout or addon holds if its replica dies mid-pass.
     lease_seconds: float = 120.0
+    # Seconds an operation of a rollout (a cluster's change, or the undo of a failed one) may run before that
+    # cluster is reported failed or unreachable, so a person can resume, skip or abort (a dead cluster can
+    # keep helm waiting forever).
+    operation_timeout: float = 600.0
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -6,17 +6,22 @@ Rolls one addon (the demo chart: ConfigMap, Deployment, Service) to ``--clusters
 waves of ``--wave-size`` with ``--workers`` installer workers; the whole wave is submitted at once
 (``max_parallel`` = wave size), the health gate checks every cluster. Prints:
 - the total rollout time (apply to ``succeeded``);
-- the critical path it cannot beat: per wave, the slowest install from submission to completion through
-  the installer (its queueing behind the workers included), summed over the waves; and the ratio
-  (target <= 1.2x): what waves, health gates and the controller add;
-- the time to install the same chart on the 50 clusters one after another through the same installer
-  (each operation with helm --wait, i.e. its own health wait), and the ratio to the rollout.
+- per wave, the *wave install phase*: first submission to last finish of the wave's installs (time queued
+  behind the workers included); summed over the waves and compared with the total (target <= 1.2x),
+  what the health gates and the controller add around the installs;
+- per wave, the slowest single install's pure run time (``started_at`` to ``finished_at``, no queueing),
+  the phase's ratio to it, and the theoretical bound ceil(wave size / workers) x that slowest run;
+  summed, the total's ratio to the bound shows queueing and controller overhead together, honestly;
+- the time to install the same chart on every cluster one after another through the same installer with
+  the rollout's own wait semantics (``wait=False``, then the same health check until healthy), and the
+  rollout's ratio to it.
 The controller runs as in production (its background thread, ``interval`` 0.05 s), on SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -85,42 +90,51 @@ def main() -> None:
                 time.sleep(0.05)
             total = time.perf_counter() - started
             assert out.state == "succeeded", out.message
-            critical = 0.0
+            phases = bound = 0.0
             previous_done = None
             for wave in out.waves:
-                spans, ops = [], []
+                ops = []
                 for t in wave.targets:
                     assert t.operation_id is not None
-                    op = wait_op(services, t.operation_id)
-                    ops.append(op)
-                    spans.append((op.finished_at - op.created_at).total_seconds())
-                critical += max(spans)
-                assert wave.started_at is not None and wave.finished_at is not None
+                    ops.append(wait_op(services, t.operation_id))
                 first, last = min(o.created_at for o in ops), max(o.created_at for o in ops)
                 done = max(o.finished_at for o in ops)
-                print(f"{wave.name}: {len(wave.targets)} clusters, slowest install {max(spans):.2f} s "
-                      f"(submission to completion); submissions over {(last - first).total_seconds():.2f} s, "
-                      f"first submission to last completion {(done - first).total_seconds():.2f} s, "
-                      f"previous wave's last completion to first submission "
+                phase = (done - first).total_seconds()
+                slowest = max((o.finished_at - o.started_at).total_seconds() for o in ops)
+                ceiling = math.ceil(len(ops) / args.workers) * slowest
+                phases, bound = phases + phase, bound + ceiling
+                print(f"{wave.name}: {len(ops)} clusters; wave install phase (first submit to last finish) "
+                      f"{phase:.2f} s; slowest single install run (started to finished) {slowest:.2f} s, "
+                      f"phase/slowest {phase / slowest:.2f}x; bound ceil({len(ops)}/{args.workers}) x slowest "
+                      f"{ceiling:.2f} s; submissions over {(last - first).total_seconds():.2f} s; previous "
+                      f"wave's last finish to first submit "
                       f"{(first - previous_done).total_seconds() if previous_done else 0:.2f} s")
                 previous_done = done
             assert previous_done is not None
-            print(f"last completion to rollout succeeded: {(out.updated_at - previous_done).total_seconds():.2f} s")
+            print(f"last finish to rollout succeeded: {(out.updated_at - previous_done).total_seconds():.2f} s")
             print(f"rollout of {args.clusters} clusters in waves of {args.wave_size}, {args.workers} workers: "
                   f"{total:.1f} s")
-            print(f"sum over waves of the slowest install: {critical:.1f} s; ratio {total / critical:.2f}x "
-                  "(target <= 1.2x)")
+            print(f"sum of wave install phases (first submit to last finish): {phases:.1f} s; "
+                  f"total/phases {total / phases:.2f}x (target <= 1.2x)")
+            print(f"sum of bounds ceil(wave/workers) x slowest install run: {bound:.1f} s; "
+                  f"total/bound {total / bound:.2f}x (queueing and controller overhead together)")
 
             if args.no_sequential:
                 return
+            runner = services.addons.controller.runner
+            seq = msgspec.structs.replace(spec, release="seq")
             started = time.perf_counter()
             for i in range(args.clusters):
                 op = services.releases.install(admin, f"c{i:02d}", "bench", "seq", ReleaseRequest(
-                    chart="library/demo", version="0.1.0", values={"message": "seq"}, wait=True, atomic=False))
+                    chart="library/demo", version="0.1.0", values={"message": "seq"}, wait=False, atomic=False))
                 assert wait_op(services, op.id).state == "succeeded"
+                deadline = time.monotonic() + seq.strategy.health_timeout
+                while not runner.health(seq, f"c{i:02d}").healthy:  # the rollout's own health gate
+                    assert time.monotonic() < deadline, f"c{i:02d} not healthy within the health timeout"
+                    time.sleep(0.05)
             sequential = time.perf_counter() - started
-            print(f"one after another through the same installer (helm --wait): {sequential:.1f} s; "
-                  f"the rollout took {total / sequential:.2f}x of that")
+            print(f"one after another through the same installer (wait=False, then the same health check): "
+                  f"{sequential:.1f} s; the rollout took {total / sequential:.2f}x of that")
     finally:
         for kube in clusters:
             kube.stop()

@@ -3,7 +3,12 @@ injected clock, and ticking the controller until a condition holds."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,13 +53,16 @@ class Env:
         self.clock = Clock()
         self.kubes: dict[str, KubeApiServer] = {}
         self.client: TestClient[Any] | None = None
+        self.signed_in = False
         self.open()
 
     def open(self) -> None:
         """Build (or rebuild, as after a restart) the app over the same database and data directory."""
         self.client = TestClient(create_app(self.settings))
+        self.signed_in = False
         self.client.__enter__()
         self.services.addons.controller.clock = self.clock
+        self.services.addons.controller.runner.read_timeout = 3  # a silent cluster answers nothing: give up soon
 
     def close(self) -> None:
         if self.client is not None:
@@ -132,6 +140,88 @@ class Env:
 
     def operations(self, cluster: str) -> list[str]:
         return [o.kind for o in reversed(self.services.releases.store.list_operations(cluster=cluster))]
+
+    def page(self, path: str) -> str:
+        """A web page as the signed-in admin (the session cookie stays on the client)."""
+        assert self.client is not None
+        if not self.signed_in:
+            login = self.client.get("/login").text
+            match = re.search(r'name="csrf_token" value="([^"]+)"', login)
+            assert match, login
+            self.client.post("/login", data={"username": "admin", "password": self.token,
+                                             "csrf_token": match.group(1)})
+            self.signed_in = True
+        r = self.client.get(path)
+        assert r.status_code == 200 and "Sign in</button>" not in r.text, r.text[:500]
+        return r.text
+
+    def wait_for_connection(self, silent: SilentCluster, timeout: float = 30) -> bool:
+        """Wait (real time) until something (helm, through an installer worker) has connected to ``silent``."""
+        deadline = time.monotonic() + timeout
+        while silent.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return silent.connections > 0
+
+    def members(self, addon: str = "agent") -> list[str]:
+        row = self.services.addons.store.addon(addon)
+        assert row is not None
+        return list(row.members)
+
+    def wait_op(self, op_id: int, timeout: float = 60) -> str:
+        """Wait (real time) for an installer operation to end; its final state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            op, _ = self.services.releases.store.get(op_id)
+            if op.state in ("succeeded", "failed", "cancelled"):
+                return op.state
+            time.sleep(0.1)
+        raise AssertionError(f"operation {op_id} did not finish")
+
+
+class SilentCluster:
+    """A dead cluster of the worst kind: where its API server was, connections are accepted and TLS is
+    negotiated (with the server's own certificate), then nothing ever answers, so helm waits forever."""
+
+    def __init__(self, kube: KubeApiServer) -> None:
+        kube.go_down()
+        ctx = kube._tls_ctx  # the emulator's own server certificate, so clients get as far as HTTP
+        assert ctx is not None
+        self.ctx: ssl.SSLContext = ctx
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", kube.port))
+        self.sock.listen(64)
+        self.held: list[socket.socket] = []
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            self.held.append(tls)
+            while tls.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Hang up on everyone (helm then fails at once) and free the port for ``come_up``."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close alone would not
+        self.sock.close()
+        for conn in self.held:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
 
 
 def spec(version: str = "0.1.0", **kw: Any) -> AddonSpec:

@@ -201,10 +201,12 @@ def test_addon_rollout_through_api_and_cli(addon_server: LiveServer, tmp_path: P
         r = api("DELETE", f"/api/v1/clusters/c2/namespaces/{NS}/releases/agent")
         assert r.status_code == 202, r.text
         assert wait_op(lambda p: api("GET", p), r.json()["id"])["state"] == "succeeded"
-        drift = api.json("POST", "/api/v1/addons/agent/drift")
+        report = api.json("POST", "/api/v1/addons/agent/drift")
+        assert report["status"] == "checked" and report["rollout"] is None
+        drift = report["drift"]
         assert {"cluster": "c2", "kind": "missing"} in [{"cluster": d["cluster"], "kind": d["kind"]} for d in drift]
         assert "c2\tmissing" in cli("addon", "drift", "agent", code=1)
-        assert any(d["cluster"] == "c2" for d in api.json("GET", "/api/v1/addons/agent/drift"))
+        assert any(d["cluster"] == "c2" for d in api.json("GET", "/api/v1/addons/agent/drift")["drift"])
 
         # A viewer reads but changes nothing (API and CLI).
         api.json("POST", "/api/v1/users", 201, json={"username": "viewer", "password": "viewer-pass"})

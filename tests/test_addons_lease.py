@@ -1,4 +1,5 @@
-"""Several replicas: a rollout is worked on by one controller at a time (SQLite and PostgreSQL)."""
+"""Several replicas: a rollout is worked on by one controller at a time (SQLite and PostgreSQL), and one
+that died holding leases is taken over once they expire on the controller's clock."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from appmarket.addons.schemas import AddonSpec
-from appmarket.addons.store import PlannedTarget
-from appmarket.db.addons import Addon, Rollout
+from appmarket.addons.controller import Controller
+from appmarket.addons.schemas import AddonSpec, Strategy
+from appmarket.addons.store import AddonStore, PlannedTarget
+from appmarket.addons.targets import TargetRunner
+from appmarket.db.addons import Addon, Rollout, RolloutTarget
 from appmarket.services import Services, build_services
 from appmarket.settings import Settings
-from tests.addons_helpers import T0
+from tests.addons_helpers import T0, Env, env  # noqa: F401 - fixtures
+from tests.addons_helpers import spec as addon_spec
 
 
 @pytest.fixture
@@ -84,3 +88,48 @@ def test_concurrent_ticks_step_a_rollout_once(replicas: list[Services]) -> None:
     assert "no longer registered" in out.waves[0].targets[0].message
     actions = [e.action for e in out.events or []]
     assert actions.count("wave-started") == 1 and actions.count("halted") == 1, actions
+
+
+class _DeadStore(AddonStore):
+    """The store of a replica that died mid-tick: whatever it had claimed is never released."""
+
+    def release(self, table: type[Rollout] | type[Addon], row_id: int, owner: str) -> None:
+        return None
+
+
+class _DyingRunner(TargetRunner):
+    """Dies (the whole process, as far as the tick knows) once c2's intent is recorded, before submitting."""
+
+    def _submit(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, action: str) -> None:
+        if t.cluster == "c2":
+            raise SystemExit("replica killed")
+        super()._submit(r, spec, t, action)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_replica_dead_mid_tick_is_taken_over_after_lease_seconds(env: Env) -> None:  # noqa: F811
+    for name in ("c1", "c2", "c3"):
+        env.add_cluster(name, {})
+    env.apply(addon_spec(strategy=Strategy(max_parallel=3, health_timeout=5)))
+    services = env.services
+    dead_store = _DeadStore(services.addons.store.db)
+    dying = Controller(dead_store, _DyingRunner(dead_store, services.releases, services.clusters),
+                       env.settings.addons, env.clock)
+    with pytest.raises(SystemExit):
+        dying.tick(env.clock.now)
+    dying.pool.shutdown(wait=True)  # what it had set going has happened; nothing more will
+    targets = {t.cluster: t for t in env.latest().waves[0].targets}
+    assert {c: t.state for c, t in targets.items()} == {"c1": "queued", "c2": "queued", "c3": "queued"}
+    assert targets["c2"].operation_id is None and env.operations("c2") == []
+    events = len(env.latest().events or [])
+
+    survivor = services.addons.controller  # another replica
+    env.clock.advance(env.settings.addons.lease_seconds - 1)
+    survivor.tick(env.clock.now)
+    assert env.latest().waves[0].targets[1].operation_id is None  # still the dead replica's lease
+    assert len(env.latest().events or []) == events
+    env.clock.advance(2)
+    env.until(lambda: env.state() == "succeeded")
+    for name in ("c1", "c2", "c3"):
+        assert env.operations(name) == ["install"]  # no duplicates: the intent was found again
+        assert env.release(name) == ("deployed", "0.1.0", 1)

@@ -12,8 +12,10 @@ budget: the wave's failed clusters are undone) or soak and move to the next wave
 
 The periodic addon pass (also in ``tick``) places the addon on clusters that started matching its
 selector and removes it from those that stopped, as a small one-wave rollout of kind ``targets``
-(health gate and failure budget apply; approval, window and soak do not: a new cluster should get its
-platform addons promptly), and runs the drift check every ``drift_interval``.
+(health gate, failure budget and maintenance window apply; approval and soak are for applied rollouts
+only), and runs the drift check every ``drift_interval``. While a rollout is active, a cluster that starts
+matching joins it (its last wave not started yet, else a trailing wave) and everything else (clusters
+leaving the selector, drift) waits until the rollout has ended.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from appmarket.addons import drift, planner, window
 from appmarket.addons.schemas import AddonSpec, DriftOut
-from appmarket.addons.store import FAILED, AddonStore, PlannedTarget
+from appmarket.addons.store import ACTIVE, FAILED, AddonStore, PlannedTarget
 from appmarket.addons.targets import TargetRunner, needs_undo
+from appmarket.addons.values import values_for
 from appmarket.db.addons import Addon, Rollout, RolloutTarget, RolloutWave
 from appmarket.db.models import utcnow
 from appmarket.settings import AddonSettings
@@ -87,14 +91,17 @@ class Controller:
     # -- one pass -------------------------------------------------------------------------------------
 
     def tick(self, now: dt.datetime) -> None:
+        """One pass at ``now``; leases are measured on the same clock, so a replica that died holding one is
+        taken over ``lease_seconds`` later (of the injected clock in tests)."""
+        lease = self.settings.lease_seconds
         for addon in self.store.addons():
-            if self.store.claim(Addon, addon.id or 0, self.identity, self.settings.lease_seconds):
+            if self.store.claim(Addon, addon.id or 0, self.identity, lease, now):
                 try:
                     self._addon_pass(addon.name, now)
                 finally:
                     self.store.release(Addon, addon.id or 0, self.identity)
         for rid in self.store.active_rollouts():
-            if self.store.claim(Rollout, rid, self.identity, self.settings.lease_seconds):
+            if self.store.claim(Rollout, rid, self.identity, lease, now):
                 try:
                     self.step(rid, now)
                 except Exception:
@@ -105,21 +112,29 @@ class Controller:
     # -- addons: targets and drift --------------------------------------------------------------------
 
     def _addon_pass(self, name: str, now: dt.datetime) -> None:
+        """Place the addon on clusters that started matching and take it off those that stopped, then
+        check drift. While a rollout is active, new clusters join it and the rest waits for its end."""
         addon = self.store.addon(name)
-        if addon is None or addon.deleting or self.store.active_rollout(name) is not None:
+        if addon is None or addon.deleting:
             return
         spec = planner.spec_of(addon.spec)
         labels = self.store.cluster_labels()
         matching = set(planner.matching(spec, labels))
-        members = set(addon.members) & set(labels)  # a deleted cluster is no member any more
-        new, gone = matching - members, set(addon.members) - matching
+        deregistered = set(addon.members) - set(labels)
+        if deregistered:  # nothing to uninstall from: the cluster itself is gone
+            self.store.leave(name, sorted(deregistered))
+        members = set(addon.members) & set(labels)
+        active = self.store.active_rollout(name)
+        if active is not None:
+            self._join(active, matching - members, labels)
+            return
+        new, gone = matching - members, members - matching
+        if gone and spec.on_unmatch == "keep":
+            self.store.leave(name, sorted(gone))
+            gone = set()
         if new or gone:
-            uninstall = gone & set(labels) if spec.on_unmatch == "uninstall" else set()
-            if not new and not uninstall:  # kept where it is, or the cluster itself was deleted
-                self.store.update_addon(name, members=sorted(matching))
-                return
-            self._create(name, "targets", lambda a: planner.plan_single(spec, labels, "targets", new, uninstall),
-                         f"targets changed: +{sorted(new)} -{sorted(gone)}", sorted(matching))
+            self._create(name, addon.spec, "targets", planner.plan_single(spec, labels, "targets", new, gone),
+                         f"targets changed: +{sorted(new)} -{sorted(gone)}", new)
             return
         checked = addon.drift_checked_at
         if checked is not None and checked.tzinfo is None:
@@ -127,32 +142,47 @@ class Controller:
         if checked is None or (now - checked).total_seconds() >= self.settings.drift_interval:
             self.check_drift(name, now)
 
+    def _join(self, r: Rollout, new: set[str], labels: dict[str, dict[str, str]]) -> None:
+        """Clusters that started matching mid-rollout get the version being rolled out, under its gates."""
+        if not new or r.kind == "delete" or r.state == "aborting":
+            return
+        rspec = planner.spec_of(r.spec)
+        planned = [PlannedTarget(c, 0, values_for(rspec, labels.get(c, {})), "") for c in sorted(new)]
+        text = self.store.join(r.id or 0, r.addon, planned, rspec.strategy.failure_budget)
+        if text:
+            log.info("rollout %s: %s", r.id, text)
+
     def check_drift(self, name: str, now: dt.datetime) -> list[DriftOut]:
-        """Compare every member's release with the desired state; with reconcile_drift, correct it."""
+        """Compare every member's release with the desired state; with reconcile_drift, correct it.
+        Not while a rollout of the addon is active (it would report the clusters not reached yet)."""
         addon = self.store.addon(name)
-        if addon is None:
-            return []
+        if addon is None or self.store.active_rollout(name) is not None:
+            return self.store.drift(name)
         spec = planner.spec_of(addon.spec)
         labels = self.store.cluster_labels()
-        found = drift.detect(self.runner, self.pool, spec, [c for c in addon.members if c in labels], labels, now)
+        members = [c for c in addon.members if c in labels]
+        found = drift.detect(self.runner, self.pool, spec, members, labels, now, self.store.left_failed(name))
         self.store.replace_drift(name, found, now)
-        if found and spec.reconcile_drift and not addon.deleting and self.store.active_rollout(name) is None:
+        if found and spec.reconcile_drift and not addon.deleting:
             clusters = sorted({d.cluster for d in found})
-            self._create(name, "reconcile", lambda a: planner.plan_single(spec, labels, "reconcile", clusters),
-                         "drift found on " + ", ".join(f"{d.cluster} ({d.kind})" for d in found), None)
+            self._create(name, addon.spec, "reconcile", planner.plan_single(spec, labels, "reconcile", clusters),
+                         "drift found on " + ", ".join(f"{d.cluster} ({d.kind})" for d in found), ())
         return found
 
-    def _create(self, name: str, kind: str, plan: Callable[[Addon], Plan], message: str,
-                members: list[str] | None) -> None:
+    def _create(self, name: str, planned_from: dict[str, Any], kind: str, plan: Plan, message: str,
+                joining: Iterable[str]) -> None:
+        """Start a targets or reconcile rollout, unless the addon changed since it was planned or another
+        rollout started meanwhile (never supersede a person's apply); ``joining`` become members."""
         with self.store.db.write() as s:
             addon = s.exec(select(Addon).where(Addon.name == name).with_for_update()).first()
-            if addon is None or addon.deleting:
+            if addon is None or addon.deleting or addon.spec != planned_from:
                 return
-            waves, targets = plan(addon)
+            if s.exec(select(Rollout.id).where(Rollout.addon == name, col(Rollout.state).in_(ACTIVE))).first():
+                return
+            waves, targets = plan
             self.store.create_rollout(s, addon, kind, dict(addon.spec), waves, targets, SYSTEM, message)
-            if members is not None:
-                addon.members = members
-                s.add(addon)
+            addon.members = sorted(set(addon.members) | set(joining))
+            s.add(addon)
 
     # -- rollouts -------------------------------------------------------------------------------------
 
@@ -196,25 +226,24 @@ class Controller:
         if wave.state == "soaking":
             if wave.not_before is not None and _aware(wave.not_before) > now:
                 return False
-            self._wave_done(r, wave, now)
-            return True
+            return self._wave_done(r, wave, now)
         if wave.state in ("succeeded", "skipped"):
             self.store.update_rollout(rid, current_wave=r.current_wave + 1)
             return True
         return False
 
     def _open_wave(self, r: Rollout, spec: AddonSpec, wave: RolloutWave, now: dt.datetime) -> bool:
-        """Start the wave unless it waits for approval or the maintenance window (new rollouts only)."""
+        """Start the wave unless it waits for approval (applied rollouts only) or for the maintenance window
+        (every kind: the window bounds each change the addon makes, targets, reconcile and delete too)."""
         rid = r.id or 0
-        gated = r.kind == "rollout"
-        if gated and spec.strategy.approval and wave.approved_by is None:
+        if r.kind == "rollout" and spec.strategy.approval and wave.approved_by is None:
             if wave.state != "waiting-approval":
                 self.store.update_wave(wave.id or 0, state="waiting-approval")
             self._set(rid, ("running",), state="waiting-approval", event="waiting-approval",
                       message=f"wave {wave.name} waits for approval",
                       text=f"wave {wave.index + 1} ({wave.name}) waits for approval")
             return False
-        if gated and spec.strategy.window is not None and not window.is_open(spec.strategy.window, now):
+        if spec.strategy.window is not None and not window.is_open(spec.strategy.window, now):
             opens = window.next_open(spec.strategy.window, now)
             self.store.update_wave(wave.id or 0, state="waiting-window", not_before=opens)
             self._set(rid, ("running",), state="waiting-window", event="waiting-window",
@@ -248,7 +277,7 @@ class Controller:
         if failures > wave.failure_budget:
             undo = [t for t in mine if t.state in ("failed", "unreachable") and needs_undo(t)]
             if undo:
-                list(self.pool.map(lambda t: self.runner.undo(r, spec, t), undo))
+                list(self.pool.map(lambda t: self.runner.undo(r, spec, t, now), undo))
             failed = sorted(t.cluster for t in mine if t.state in FAILED)
             self.store.update_wave(wave.id or 0, state="failed", finished_at=now)
             self._set(rid, ("running", "paused"), state="halted", event="halted",
@@ -265,21 +294,18 @@ class Controller:
             self.store.event(rid, SYSTEM, "soaking", f"wave {wave.index + 1} ({wave.name}) healthy; soaking until "
                                                      f"{until.isoformat()}")
             return False
-        self._wave_done(r, wave, now, skipped=bool(mine) and all(t.state == "skipped" for t in mine))
-        return True
+        return self._wave_done(r, wave, now, skipped=bool(mine) and all(t.state == "skipped" for t in mine))
 
-    def _wave_done(self, r: Rollout, wave: RolloutWave, now: dt.datetime, skipped: bool = False) -> None:
-        """Close the wave: ``skipped`` when a person left every one of its clusters out."""
+    def _wave_done(self, r: Rollout, wave: RolloutWave, now: dt.datetime, skipped: bool = False) -> bool:
+        """Close the wave (``skipped`` when a person left every one of its clusters out); not if a cluster
+        joined it meanwhile."""
         state = "skipped" if skipped else "succeeded"
-        self.store.update_wave(wave.id or 0, state=state, finished_at=now, not_before=None)
-        self.store.update_rollout(r.id or 0, event=(SYSTEM, f"wave-{state}", f"wave {wave.index + 1} ({wave.name}) "
-                                                                             f"{state}"),
-                                  current_wave=r.current_wave + 1)
+        return self.store.close_wave(r.id or 0, wave.id or 0, state, now,
+                                     (SYSTEM, f"wave-{state}", f"wave {wave.index + 1} ({wave.name}) {state}"))
 
     def _finish(self, r: Rollout) -> None:
         rid = r.id or 0
-        if not self._set(rid, ("running",), state="succeeded", event="succeeded", message="",
-                         text=f"{r.kind} of {r.addon} {r.version} finished"):
+        if self.store.finish(rid, SYSTEM) is None:
             return
         if r.kind == "delete":
             self.store.delete_addon(r.addon)
@@ -297,7 +323,7 @@ class Controller:
         r, waves, targets = self.store.rollout(rid)
         undo = [t for t in targets if needs_undo(t)]
         if undo:
-            list(self.pool.map(lambda t: self.runner.undo(r, spec, t), undo))
+            list(self.pool.map(lambda t: self.runner.undo(r, spec, t, now), undo))
             return
         if any(t.state in ("queued", "rolling-back") for t in targets):
             return

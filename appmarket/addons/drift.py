@@ -3,7 +3,9 @@
 Kinds: ``missing`` (no release), ``chart`` (another chart under the release name), ``version`` and
 ``values`` (the user-supplied values differ from values + matching overrides). The detail names the
 differing value paths, never the values themselves (they may be secrets). An unreachable cluster is not
-drift: it is skipped and found again by the next check.
+drift: it is skipped and found again by the next check. ``failed``: the last rollout that touched the
+cluster left it failed or unreachable within its failure budget, and it is still unhealthy or unreachable
+now (the release may well be at the desired version: its workloads are what failed).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from appmarket.addons.schemas import AddonSpec, DriftOut
 from appmarket.addons.targets import TargetRunner
 from appmarket.addons.values import values_for
+from appmarket.db.addons import RolloutTarget
 from appmarket.errors import AppMarketError
 from appmarket.installer.preflight import values_diff
 
@@ -31,14 +35,31 @@ def split_chart(text: str) -> tuple[str, str]:
 
 
 def cluster_drift(runner: TargetRunner, spec: AddonSpec, cluster: str, labels: Mapping[str, str],
-                  now: dt.datetime) -> DriftOut | None:
+                  now: dt.datetime, failed: tuple[int, RolloutTarget] | None = None) -> DriftOut | None:
+    """What differs on one cluster; ``failed``: the rollout (id, target) that left it failed, if one did."""
     try:
         kubeconfig = runner.clusters.kubeconfig(cluster)
         record = runner.release_record(kubeconfig, spec)
         history = runner.release_history(kubeconfig, spec) if record is not None else []
     except AppMarketError as exc:
+        if failed is not None:
+            return DriftOut(cluster=cluster, kind="failed", checked_at=now,
+                            detail=f"left {failed[1].state} by rollout {failed[0]}; still unreachable: {exc.message}")
         log.warning("drift check of addon %s on %s skipped: %s", spec.name, cluster, exc.message)
         return None
+    found = _release_drift(spec, cluster, labels, now, record, history)
+    if found is not None or failed is None:
+        return found
+    report = runner.health(spec, cluster)
+    if report.healthy:
+        return None
+    return DriftOut(cluster=cluster, kind="failed", checked_at=now,
+                    detail=f"left {failed[1].state} by rollout {failed[0]}; still not healthy: "
+                           + ("; ".join(report.reasons) or "not healthy"))
+
+
+def _release_drift(spec: AddonSpec, cluster: str, labels: Mapping[str, str], now: dt.datetime,
+                   record: Mapping[str, Any] | None, history: list[dict[str, Any]]) -> DriftOut | None:
     if record is None or not history or str(record.get("info", {}).get("status", "")) == "uninstalled":
         return DriftOut(cluster=cluster, kind="missing", detail="release not installed", checked_at=now)
     chart, version = split_chart(str(history[-1].get("chart", "")))
@@ -59,7 +80,9 @@ def cluster_drift(runner: TargetRunner, spec: AddonSpec, cluster: str, labels: M
 
 
 def detect(runner: TargetRunner, pool: ThreadPoolExecutor, spec: AddonSpec, clusters: Iterable[str],
-           labels: Mapping[str, Mapping[str, str]], now: dt.datetime) -> list[DriftOut]:
+           labels: Mapping[str, Mapping[str, str]], now: dt.datetime,
+           failed: Mapping[str, tuple[int, RolloutTarget]] | None = None) -> list[DriftOut]:
     names = sorted(clusters)
-    found = pool.map(lambda c: cluster_drift(runner, spec, c, labels.get(c, {}), now), names)
+    left = failed or {}
+    found = pool.map(lambda c: cluster_drift(runner, spec, c, labels.get(c, {}), now, left.get(c)), names)
     return [d for d in found if d is not None]

@@ -66,8 +66,10 @@ class AddonSpec(msgspec.Struct, forbid_unknown_fields=True):
     strategy: Strategy = msgspec.field(default_factory=Strategy)
 
 
+# succeeded-with-failures: every wave passed, but clusters failed within the failure budget
+# (``failed_clusters`` counts them; the drift check keeps reporting them as ``failed``).
 RolloutState = Literal["running", "paused", "waiting-approval", "waiting-window", "halted", "aborting",
-                       "aborted", "succeeded", "superseded"]
+                       "aborted", "succeeded", "succeeded-with-failures", "superseded"]
 WaveState = Literal["pending", "waiting-approval", "waiting-window", "running", "checking", "soaking",
                     "succeeded", "failed", "skipped", "aborted"]
 TargetState = Literal["pending", "unchanged", "queued", "checking", "healthy", "failed", "unreachable",
@@ -130,15 +132,29 @@ class RolloutOut(msgspec.Struct):
     # rollout (a new generation), targets (clusters that started or stopped matching), reconcile (drift
     # correction) or delete (uninstall everywhere).
     kind: str = "rollout"
+    failed_clusters: int = 0       # targets failed, unreachable or rolled back
 
 
 class DriftOut(msgspec.Struct):
-    """A target whose release differs from the desired state (``kind``: missing, version, values, chart)."""
+    """A target whose release differs from the desired state (``kind``: missing, version, values, chart), or
+    that the last rollout left failed or unreachable within its failure budget and is still not healthy
+    (``failed``)."""
 
     cluster: str
     kind: str
     detail: str
     checked_at: dt.datetime
+
+
+class DriftReport(msgspec.Struct):
+    """The drift of an addon and whether it is current. ``status``: ``checked``, ``never checked``, or
+    ``rollout in progress`` (no check runs while a rollout of the addon is active: the clusters it has not
+    reached yet would all show as drift; ``drift`` is then the last check's result)."""
+
+    status: str
+    checked_at: dt.datetime | None
+    rollout: int | None            # the active rollout, while one is
+    drift: list[DriftOut]
 
 
 class AddonOut(msgspec.Struct):
@@ -151,6 +167,8 @@ class AddonOut(msgspec.Struct):
     rollout: RolloutOut | None     # the latest rollout
     drift: list[DriftOut]
     deleting: bool = False
+    drift_status: str = "checked"  # as DriftReport.status
+    members: list[str] = []        # clusters the addon is placed on (or being placed on) now
 
 
 class RolloutAction(msgspec.Struct, forbid_unknown_fields=True):

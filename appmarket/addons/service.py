@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from appmarket.addons import planner
 from appmarket.addons.controller import Controller
-from appmarket.addons.schemas import AddonOut, AddonSpec, DriftOut, RolloutAction, RolloutEventOut, RolloutOut
+from appmarket.addons.schemas import AddonOut, AddonSpec, DriftReport, RolloutAction, RolloutEventOut, RolloutOut
 from appmarket.addons.store import ACTIVE, AddonStore
 from appmarket.auth.schemas import Principal
 from appmarket.auth.service import AuthService
@@ -64,9 +64,13 @@ class AddonService:
 
     def _new_generation(self, s: Session, addon: Addon, spec: AddonSpec, labels: dict[str, dict[str, str]],
                         who: str, message: str) -> None:
-        members = planner.matching(spec, labels)
-        waves, targets = planner.plan_rollout(spec, labels, members)
-        addon.members = members
+        """Roll the new desired state out to the clusters the new selector matches. Members that no longer
+        match stay members (the addon is still on them) until the addon pass, once this rollout has ended,
+        uninstalls it from them; with ``on_unmatch: keep`` they leave membership now and keep what they run."""
+        matching = planner.matching(spec, labels)
+        waves, targets = planner.plan_rollout(spec, labels, matching)
+        kept = set(addon.members) & set(labels) if spec.on_unmatch == "uninstall" else set()
+        addon.members = sorted(kept | set(matching))
         self.store.create_rollout(s, addon, "rollout", msgspec.to_builtins(spec), waves, targets, who, message)
 
     def list(self, principal: Principal) -> list[AddonOut]:
@@ -121,10 +125,23 @@ class AddonService:
     def events(self, rollout_id: int, after: int = 0) -> builtins.list[RolloutEventOut]:
         return self.store.events(rollout_id, after)
 
-    def check_drift(self, principal: Principal, name: str) -> builtins.list[DriftOut]:
+    def drift(self, principal: Principal, name: str) -> DriftReport:
+        _reader(principal)
+        return self._drift_report(self._addon(name))
+
+    def check_drift(self, principal: Principal, name: str) -> DriftReport:
+        """Run the drift check now; while a rollout is active none runs and the report says so."""
         self.auth.require_admin(principal)
         self._addon(name)
-        return self.controller.check_drift(name, self.controller.clock())
+        self.controller.check_drift(name, self.controller.clock())
+        return self._drift_report(self._addon(name))
+
+    def _drift_report(self, addon: Addon) -> DriftReport:
+        active = self.store.active_rollout(addon.name)
+        status = "rollout in progress" if active is not None else \
+            "checked" if addon.drift_checked_at is not None else "never checked"
+        return DriftReport(status=status, checked_at=addon.drift_checked_at, rollout=active.id if active else None,
+                           drift=self.store.drift(addon.name))
 
     def act(self, principal: Principal, addon: str, action: str, body: RolloutAction) -> RolloutOut:
         """pause | resume | abort | approve | skip on the addon's latest rollout, recorded with who and when."""
@@ -200,6 +217,11 @@ class AddonService:
             t = rows[name]
             t.state, t.message, t.updated_at = "skipped", f"skipped by {who}", utcnow()
             s.add(t)
+        kept = {n for n in body.clusters if rows[n].action == "uninstall"}
+        addon = s.exec(select(Addon).where(Addon.name == r.addon).with_for_update()).first()
+        if kept and addon is not None:  # left as it is, by a person: the addon stays there, not a member
+            addon.members = sorted(set(addon.members) - kept)
+            s.add(addon)
         if r.state == "halted":  # the wave is judged again without them; it may now proceed
             _reopen_wave(s, r)
             r.state, r.message = "running", ""
@@ -223,10 +245,12 @@ class AddonService:
     def _out(self, addon: Addon) -> AddonOut:
         spec = planner.spec_of(addon.spec)
         latest = self.store.latest(addon.name)
+        report = self._drift_report(addon)
         return AddonOut(name=addon.name, spec=spec, generation=addon.generation, created_by=addon.created_by,
                         updated_at=addon.updated_at, targets=planner.matching(spec, self.store.cluster_labels()),
                         rollout=self.store.rollout_out(latest.id or 0) if latest else None,
-                        drift=self.store.drift(addon.name), deleting=addon.deleting)
+                        drift=report.drift, deleting=addon.deleting, drift_status=report.status,
+                        members=list(addon.members))
 
 
 def _reader(principal: Principal) -> None:

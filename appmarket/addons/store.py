@@ -3,7 +3,11 @@
 Leases: a controller works on a rollout (or runs an addon's periodic pass) only while it holds the row's
 lease, taken by one conditional UPDATE (``lease_owner`` free, expired or already ours), which both SQLite
 and PostgreSQL apply atomically, so replicas never work on the same rollout at once; a dead replica's
-lease simply expires.
+lease simply expires. Lease times come from the caller's clock (the controller's, injected in tests).
+
+Membership (``Addon.members``) only grows when a rollout plans the addon onto a cluster and only shrinks
+when the addon is really gone from it (an uninstall ended ``removed``), when a person leaves it there
+(``on_unmatch: keep``, skipping its uninstall) or when the cluster is deregistered.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from appmarket.errors import NotFound
 
 # Rollouts the controller still drives; the others are final.
 ACTIVE = ("running", "paused", "waiting-approval", "waiting-window", "halted", "aborting")
-FINAL = ("aborted", "succeeded", "superseded")
+FINAL = ("aborted", "succeeded", "succeeded-with-failures", "superseded")
+# Waves a cluster that starts matching mid-rollout may still join (none of their clusters started yet).
+UNSTARTED = ("pending", "waiting-approval", "waiting-window")
+# Targets a wave cannot be closed with.
+OPEN_TARGETS = ("pending", "queued", "checking", "rolling-back")
+
+
+# Targets that count against a wave's failure budget.
+FAILED = ("failed", "unreachable", "rolling-back", "rolled-back")
 
 
 class PlannedTarget:
@@ -48,8 +60,9 @@ class AddonStore:
 
     # -- leases ---------------------------------------------------------------------------------------
 
-    def claim(self, table: type[Rollout] | type[Addon], row_id: int, owner: str, seconds: float) -> bool:
-        now = utcnow()
+    def claim(self, table: type[Rollout] | type[Addon], row_id: int, owner: str, seconds: float,
+              now: dt.datetime | None = None) -> bool:
+        now = now or utcnow()
         with self.db.write() as s:
             result = s.execute(update(table).where(
                 col(table.id) == row_id,
@@ -93,6 +106,105 @@ class AddonStore:
                 for key, value in fields.items():
                     setattr(row, key, value)
                 s.add(row)
+
+    def leave(self, name: str, clusters: Sequence[str]) -> None:
+        """The addon is no longer on these clusters (uninstalled, or left there by a person): not members."""
+        gone = set(clusters)
+        with self.db.write() as s:
+            row = s.exec(select(Addon).where(Addon.name == name).with_for_update()).first()
+            if row is not None and gone & set(row.members):
+                row.members = sorted(set(row.members) - gone)
+                s.add(row)
+
+    def join(self, rollout_id: int, addon: str, planned: Sequence[PlannedTarget], budget: int) -> str | None:
+        """Add clusters that started matching to an active rollout: into its last wave that has not started
+        (so they get the same approval and window), else a trailing wave ``joined``; they become members.
+
+        Runs under the rollout row's lock, as closing a wave and finishing do, so a cluster never joins a
+        wave that is being closed. Returns what happened (for the log), None when the rollout is no longer
+        one to join."""
+        with self.db.write() as s:
+            r = s.exec(select(Rollout).where(Rollout.id == rollout_id).with_for_update()).first()
+            if r is None or r.state not in ACTIVE or r.state == "aborting":
+                return None
+            waves = list(s.exec(select(RolloutWave).where(RolloutWave.rollout_id == rollout_id)
+                                .order_by(col(RolloutWave.index))).all())
+            known = set(s.exec(select(RolloutTarget.cluster).where(RolloutTarget.rollout_id == rollout_id)).all())
+            joining = [p for p in planned if p.cluster not in known]
+            if not joining:
+                return None
+            open_ = [w for w in waves if w.index >= r.current_wave and w.state in UNSTARTED]
+            if open_:
+                wave = open_[-1]
+            else:
+                wave = RolloutWave(rollout_id=rollout_id, index=len(waves), name="joined", failure_budget=budget)
+                s.add(wave)
+            for p in joining:
+                s.add(RolloutTarget(rollout_id=rollout_id, wave=wave.index, cluster=p.cluster, values=p.values,
+                                    action=p.action))
+            row = s.exec(select(Addon).where(Addon.name == addon).with_for_update()).first()
+            if row is not None:
+                row.members = sorted(set(row.members) | {p.cluster for p in joining})
+                s.add(row)
+            names = ", ".join(p.cluster for p in joining)
+            text = f"{names} started matching: joined wave {wave.index + 1} ({wave.name})"
+            s.add(RolloutEvent(rollout_id=rollout_id, who="controller", action="joined", message=text))
+            r.updated_at = utcnow()
+            s.add(r)
+            return text
+
+    def close_wave(self, rollout_id: int, wave_id: int, state: str, now: dt.datetime, event: tuple[str, str, str]) \
+            -> bool:
+        """Close a wave and move the rollout on, unless a target of it is still open (one just joined)."""
+        with self.db.write() as s:
+            r = s.exec(select(Rollout).where(Rollout.id == rollout_id).with_for_update()).first()
+            w = s.get(RolloutWave, wave_id)
+            if r is None or w is None:
+                return False
+            still_open = s.exec(select(RolloutTarget.id).where(
+                RolloutTarget.rollout_id == rollout_id, RolloutTarget.wave == w.index,
+                col(RolloutTarget.state).in_(OPEN_TARGETS))).first()
+            if still_open is not None:
+                return False
+            w.state, w.finished_at, w.not_before = state, now, None
+            r.current_wave, r.updated_at = w.index + 1, utcnow()
+            s.add(w)
+            s.add(r)
+            s.add(RolloutEvent(rollout_id=rollout_id, who=event[0], action=event[1], message=event[2]))
+            return True
+
+    def finish(self, rollout_id: int, who: str) -> str | None:
+        """End a rollout that passed its last wave: ``succeeded``, or ``succeeded-with-failures`` when clusters
+        failed within the budget. Refused (None) if it is no longer running or a wave was added meanwhile."""
+        with self.db.write() as s:
+            r = s.exec(select(Rollout).where(Rollout.id == rollout_id).with_for_update()).first()
+            if r is None or r.state != "running":
+                return None
+            later = s.exec(select(RolloutWave.id).where(RolloutWave.rollout_id == rollout_id,
+                                                        col(RolloutWave.index) >= r.current_wave)).first()
+            if later is not None:
+                return None
+            failed = sorted(f"{t.cluster} ({t.state})" for t in s.exec(select(RolloutTarget).where(
+                RolloutTarget.rollout_id == rollout_id, col(RolloutTarget.state).in_(FAILED))).all())
+            r.state = "succeeded-with-failures" if failed else "succeeded"
+            r.message = f"{len(failed)} cluster(s) failed within the budget: {', '.join(failed)}" if failed else ""
+            r.updated_at = utcnow()
+            s.add(r)
+            text = f"{r.kind} of {r.addon} {r.version} finished" + (f"; {r.message}" if failed else "")
+            s.add(RolloutEvent(rollout_id=rollout_id, who=who, action=r.state, message=text))
+            return r.state
+
+    def left_failed(self, addon: str) -> dict[str, tuple[int, RolloutTarget]]:
+        """Clusters the addon's newest finished rollout touching them left failed or unreachable (within the
+        budget), with that rollout's id; a later rollout that got them healthy clears them."""
+        with self.db.read() as s:
+            rows = s.exec(select(Rollout.id, Rollout.state, RolloutTarget)
+                          .join(RolloutTarget, col(RolloutTarget.rollout_id) == Rollout.id)
+                          .where(Rollout.addon == addon, col(Rollout.state).in_(FINAL), Rollout.state != "superseded")
+                          .order_by(col(Rollout.id))).all()
+        newest = {t.cluster: (rid or 0, state, t) for rid, state, t in rows}
+        return {c: (rid, t) for c, (rid, state, t) in newest.items()
+                if state == "succeeded-with-failures" and t.state in ("failed", "unreachable")}
 
     def delete_addon(self, name: str) -> None:
         with self.db.write() as s:
@@ -227,9 +339,6 @@ def target_out(t: RolloutTarget) -> TargetOut:
                      message=t.message, updated_at=t.updated_at)
 
 
-FAILED = ("failed", "unreachable", "rolling-back", "rolled-back")
-
-
 def rollout_out(r: Rollout, waves: list[RolloutWave], targets: list[RolloutTarget],
                 events: list[RolloutEventOut] | None) -> RolloutOut:
     wave_outs = []
@@ -242,4 +351,4 @@ def rollout_out(r: Rollout, waves: list[RolloutWave], targets: list[RolloutTarge
     return RolloutOut(id=r.id or 0, addon=r.addon, generation=r.generation, chart=r.chart, version=r.version,
                       state=r.state, current_wave=r.current_wave, message=r.message,  # type: ignore[arg-type]
                       created_by=r.created_by, created_at=r.created_at, updated_at=r.updated_at, waves=wave_outs,
-                      events=events, kind=r.kind)
+                      events=events, kind=r.kind, failed_clusters=sum(t.state in FAILED for t in targets))

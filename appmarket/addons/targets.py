@@ -9,9 +9,13 @@ a controller restarted between submitting and recording finds the same operation
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
-from typing import Any
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 
@@ -20,7 +24,7 @@ from appmarket.addons.schemas import AddonSpec
 from appmarket.addons.store import AddonStore
 from appmarket.auth.schemas import Principal
 from appmarket.db.addons import Rollout, RolloutTarget
-from appmarket.errors import AppMarketError, NotFound
+from appmarket.errors import AppMarketError, NotFound, Upstream
 from appmarket.installer import health
 from appmarket.installer import helm as helm_mod
 from appmarket.installer.cluster_registry import ClusterRegistry
@@ -30,9 +34,10 @@ from appmarket.installer.releases import GONE, ReleaseService
 from appmarket.installer.schemas import ReleaseRequest, RollbackRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Words in helm/installer failures that mean the cluster could not be reached at all.
 _UNREACHABLE = ("unreachable", "connection refused", "no such host", "i/o timeout", "dial tcp",
-                "connect: ", "eof")
+                "connect: ", "eof", "handshake timeout", "connection reset")
 
 
 def principal_of(rollout_id: int) -> Principal:
@@ -54,10 +59,13 @@ def unreachable_message(message: str) -> bool:
 
 
 class TargetRunner:
-    def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry) -> None:
+    def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry,
+                 operation_timeout: float = 600.0, read_timeout: float = 30.0) -> None:
         self.store = store
         self.releases = releases
         self.clusters = clusters
+        self.operation_timeout = operation_timeout  # seconds (of the controller's clock) a change or undo may take
+        self.read_timeout = read_timeout  # seconds (real ones) a helm status/history read may take
 
     # -- starting -------------------------------------------------------------------------------------
 
@@ -73,7 +81,7 @@ class TargetRunner:
         exists = rel is not None and rel.status not in GONE
         if t.action == "uninstall":
             if not exists:
-                self.store.update_target(tid, state="removed", message="release not installed")
+                self._removed(r, t, "release not installed")
                 return
             assert rel is not None
             self.store.update_target(tid, state="queued", previous_revision=rel.revision,
@@ -115,12 +123,12 @@ class TargetRunner:
                 call = self.releases.install if action == "install" else self.releases.upgrade
                 op = call(who, t.cluster, ns, name, req)  # type: ignore[assignment]
         except AppMarketError as exc:
-            state = "removed" if action == "uninstall" and isinstance(exc, NotFound) else "failed"
             if isinstance(exc, NotFound) and t.cluster not in self.clusters.names():
-                state, message = "failed", f"cluster {t.cluster!r} is no longer registered"
+                self.store.update_target(tid, state="failed", message=f"cluster {t.cluster!r} is no longer registered")
+            elif action == "uninstall" and isinstance(exc, NotFound):
+                self._removed(r, t, f"{action} not submitted: {exc.message}")
             else:
-                message = f"{action} not submitted: {exc.message}"
-            self.store.update_target(tid, state=state, message=message)
+                self.store.update_target(tid, state="failed", message=f"{action} not submitted: {exc.message}")
             return
         self.store.update_target(tid, operation_id=op.id, action=action)
 
@@ -134,13 +142,15 @@ class TargetRunner:
                 return
             op = self.store.operation(t.operation_id)
             if op is None or op.state not in FINAL:
+                if self._overdue(t, now):
+                    self._give_up(spec, t, op.state if op else "missing")
                 return
             if op.state != "succeeded":  # revision stays None: nothing to undo if the cluster was not reached
                 state = "unreachable" if unreachable_message(op.message) else "failed"
                 self.store.update_target(t.id or 0, state=state, message=f"{t.action} {op.state}: {op.message}",
                                          health=op.message if state == "unreachable" else "")
             elif t.action == "uninstall":
-                self.store.update_target(t.id or 0, state="removed", message="uninstalled")
+                self._removed(r, t, "uninstalled")
             else:
                 self.store.update_target(t.id or 0, state="checking", revision=op.revision_after,
                                          check_started_at=now, message=f"{t.action}: {op.message}")
@@ -150,7 +160,27 @@ class TargetRunner:
         elif t.state == "checking" and gate:
             self.check(spec, t, now)
         elif t.state == "rolling-back":
-            self._follow_undo(r, spec, t)
+            self._follow_undo(r, spec, t, now)
+
+    def _overdue(self, t: RolloutTarget, now: dt.datetime) -> bool:
+        """The target's operation (change or undo; ``check_started_at`` is when it was set going) has run
+        longer than ``operation_timeout``: helm can wait forever on a cluster that accepts and never answers."""
+        started = t.check_started_at or now
+        started = started if started.tzinfo is not None else started.replace(tzinfo=dt.UTC)
+        return (now - started).total_seconds() >= self.operation_timeout
+
+    def _give_up(self, spec: AddonSpec, t: RolloutTarget, op_state: str) -> None:
+        """Stop waiting for a change that does not end: failed, or unreachable if the cluster does not answer.
+        Its operation goes on in the installer; the rollout's budget, and a person, decide what follows."""
+        report = self.health(spec, t.cluster)
+        state = "failed" if report.reachable else "unreachable"
+        self.store.update_target(t.id or 0, state=state, health="; ".join(report.reasons), message=(
+            f"{t.action} not finished after {self.operation_timeout:g}s (operation {t.operation_id} {op_state})"))
+
+    def _removed(self, r: Rollout, t: RolloutTarget, message: str) -> None:
+        """The addon is off this cluster: the target is done and the cluster no longer a member."""
+        self.store.update_target(t.id or 0, state="removed", message=message)
+        self.store.leave(r.addon, [t.cluster])
 
     def check(self, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
         """The health gate: helm's release status plus readiness of the release's workloads."""
@@ -172,8 +202,8 @@ class TargetRunner:
     def health(self, spec: AddonSpec, cluster: str) -> health.HealthReport:
         try:
             kubeconfig = self.clusters.kubeconfig(cluster)
-            with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-                found = helm_mod.run(self.releases.helm.status_manifest(kc, release_name(spec), spec.namespace))
+            found = self._read(kubeconfig, lambda kc: self.releases.helm.status_manifest(
+                kc, release_name(spec), spec.namespace))
         except AppMarketError as exc:
             return health.HealthReport(healthy=False, reachable=not unreachable_message(exc.message),
                                        reasons=[exc.message], workloads=[])
@@ -183,20 +213,37 @@ class TargetRunner:
 
     def release_record(self, kubeconfig: dict[str, Any], spec: AddonSpec) -> dict[str, Any] | None:
         """helm status of the addon's release (status, chart, user values and manifest), None if absent."""
-        with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-            return helm_mod.run(self.releases.helm.status(kc, release_name(spec), spec.namespace))
+        return self._read(kubeconfig, lambda kc: self.releases.helm.status(kc, release_name(spec), spec.namespace))
 
     def release_history(self, kubeconfig: dict[str, Any], spec: AddonSpec) -> list[dict[str, Any]]:
         """helm history (oldest first): the chart name and version of each revision (helm 4's status has neither)."""
+        return self._read(kubeconfig, lambda kc: self.releases.helm.history(kc, release_name(spec), spec.namespace))
+
+    def _read(self, kubeconfig: dict[str, Any], call: Callable[[Path], Coroutine[Any, Any, T]]) -> T:
+        """One helm read, bounded by ``read_timeout``: helm waits forever on a cluster that accepts
+        connections and never answers, and a health gate or drift check must not hang the controller."""
+        async def bounded(kc: Path) -> T:
+            task = asyncio.ensure_future(call(kc))
+            done, _ = await asyncio.wait({task}, timeout=self.read_timeout)
+            if done:
+                return task.result()
+            helm_mod.terminate(kc)  # pyhelm3 runs helm under sh -c: cancelling alone stops only the shell
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AppMarketError):
+                await task
+            raise Upstream(f"kubernetes cluster unreachable: no answer within {self.read_timeout:g}s")
+
         with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-            return helm_mod.run(self.releases.helm.history(kc, release_name(spec), spec.namespace))
+            return helm_mod.run(bounded(kc))
 
     # -- undoing --------------------------------------------------------------------------------------
 
-    def undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget) -> None:
-        """Roll the cluster back to its previous revision, or uninstall where the addon was new."""
-        self.store.update_target(t.id or 0, state="rolling-back", rollback_operation_id=None, undo_attempted=True)
-        t.state, t.rollback_operation_id = "rolling-back", None
+    def undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
+        """Roll the cluster back to its previous revision, or uninstall where the addon was new.
+        ``check_started_at`` becomes the start of the undo: it gets ``operation_timeout`` to finish."""
+        self.store.update_target(t.id or 0, state="rolling-back", rollback_operation_id=None, undo_attempted=True,
+                                 check_started_at=now)
+        t.state, t.rollback_operation_id, t.check_started_at = "rolling-back", None, now
         self._submit_undo(r, spec, t)
 
     def _submit_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget) -> None:
@@ -222,16 +269,24 @@ class TargetRunner:
             return
         self.store.update_target(t.id or 0, rollback_operation_id=op.id)
 
-    def _follow_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget) -> None:
+    def _follow_undo(self, r: Rollout, spec: AddonSpec, t: RolloutTarget, now: dt.datetime) -> None:
+        """Follow the undo; one that fails, or does not finish within ``operation_timeout`` (a dead cluster can
+        keep helm waiting far longer), ends the target failed or unreachable, so a person can resume,
+        skip or abort instead of waiting on it; its operation goes on in the installer."""
         if t.rollback_operation_id is None:
             self._submit_undo(r, spec, t)
             return
         op = self.store.operation(t.rollback_operation_id)
-        if op is None or op.state not in FINAL:
-            return
-        if op.state == "succeeded":
+        if op is not None and op.state == "succeeded":
             what = "uninstalled (the addon was new here)" if t.previous_revision is None \
                 else f"rolled back to revision {t.previous_revision}"
             self.store.update_target(t.id or 0, state="rolled-back", message=what)
-        else:
-            self.store.update_target(t.id or 0, state="failed", message=f"undo {op.state}: {op.message}")
+        elif op is not None and op.state in FINAL:
+            state = "unreachable" if unreachable_message(op.message) else "failed"
+            self.store.update_target(t.id or 0, state=state, message=f"undo {op.state}: {op.message}",
+                                     health=op.message if state == "unreachable" else t.health)
+        elif self._overdue(t, now):
+            state = "unreachable" if unreachable_message(t.health) else "failed"
+            self.store.update_target(t.id or 0, state=state, message=(
+                f"undo not finished after {self.operation_timeout:g}s (operation {t.rollback_operation_id} "
+                f"{op.state if op else 'missing'}); the cluster keeps what it has"))

@@ -22,7 +22,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from appmarket.addons.schemas import AddonOut, AddonSpec, DriftOut, RolloutAction, RolloutOut
+from appmarket.addons.schemas import AddonOut, AddonSpec, DriftReport, RolloutAction, RolloutOut
+from appmarket.addons.store import FINAL
 from appmarket.api.deps import PrincipalDep, ServicesDep, provide_principal
 from appmarket.api.errors import PROBLEM_HANDLERS
 from appmarket.auth.schemas import Principal
@@ -32,7 +33,6 @@ from appmarket.services import Services
 Req = Request[Any, Any, Any]
 
 ACTIONS = ("pause", "resume", "abort", "approve", "skip")
-FINAL = ("succeeded", "aborted", "superseded")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 POLL_SECONDS = 0.3
 KEEPALIVE_SECONDS = 15.0
@@ -164,13 +164,14 @@ class AddonController(Controller):
         return await anyio.to_thread.run_sync(services.addons.act, principal, name, action, body)
 
     @get("/{name:str}/drift", sync_to_thread=True)
-    def drift(self, name: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> list[DriftOut]:
-        """What the last periodic check found."""
-        return services.addons.get(principal, name).drift
+    def drift(self, name: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> DriftReport:
+        """What the last check found, and whether it is current (``status``: "rollout in progress" while a
+        rollout is active: no check runs then)."""
+        return services.addons.drift(principal, name)
 
     @post("/{name:str}/drift", sync_to_thread=True, status_code=HTTP_200_OK)
-    def check_drift(self, name: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> list[DriftOut]:
-        """Run the drift check now."""
+    def check_drift(self, name: FromPath[str], services: ServicesDep, principal: PrincipalDep) -> DriftReport:
+        """Run the drift check now (not during a rollout: the report then says "rollout in progress")."""
         return services.addons.check_drift(principal, name)
 
 

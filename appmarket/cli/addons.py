@@ -1,8 +1,9 @@
 """``appmarket addon ...`` and ``appmarket rollout ...``: addons and their rollouts on a running server.
 
 ``rollout status --watch`` follows the rollout's event stream (SSE) and redraws the waves on a terminal
-(prints events otherwise) until the rollout is final: exit 0 when it succeeded, 1 when it was aborted or
-superseded (2 invalid input, 3 not found, 4 conflict, 5 not allowed, as everywhere).
+(prints events otherwise) until the rollout is final: exit 0 when it succeeded, 1 when it succeeded with
+failures (clusters failed within the budget), was aborted or superseded (2 invalid input, 3 not found,
+4 conflict, 5 not allowed, as everywhere).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from appmarket.addons.documents import spec_yaml
 from appmarket.cli.client import api_call, auth_headers, server_url
 from appmarket.errors import Invalid
 
-FINAL = ("succeeded", "aborted", "superseded")
+FINAL = ("succeeded", "succeeded-with-failures", "aborted", "superseded")
 
 
 def _call(method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
@@ -84,6 +85,8 @@ def show(name: str) -> None:
     click.echo(f"# {_addon_line(a)}")
     click.echo(f"# generation {a['generation']}, applied by {a['created_by']} at {a['updated_at'][:19]}")
     click.echo(f"# targets: {', '.join(a['targets']) or '(none)'}")
+    if a.get("drift_status", "checked") != "checked":
+        click.echo(f"# drift: {a['drift_status']}")
     for d in a["drift"]:
         click.echo(f"# drift: {d['cluster']} {d['kind']}: {d['detail']}")
     click.echo(spec_yaml(a["spec"]), nl=False)
@@ -105,7 +108,11 @@ def delete(name: str, yes: bool) -> None:
 @click.option("--check", is_flag=True, help="Run the drift check now instead of showing the last one.")
 def drift(name: str, check: bool) -> None:
     """Targets whose release differs from the desired state (missing, version, chart, values)."""
-    found = _call("POST" if check else "GET", f"/addons/{_name(name)}/drift")
+    report = _call("POST" if check else "GET", f"/addons/{_name(name)}/drift")
+    found = report["drift"]
+    if report["status"] != "checked":  # e.g. "rollout in progress": what follows is the last check's result
+        where = f" (rollout {report['rollout']})" if report.get("rollout") else ""
+        click.echo(f"{name}: {report['status']}{where}; no check runs until it has ended", err=True)
     if not found:
         click.echo(f"{name}: no drift")
         return
@@ -131,8 +138,9 @@ def render_rollout(r: dict[str, Any]) -> str:
     """Waves and clusters as aligned columns: state, action, revision, operation and health reason."""
     count = len(r["waves"])
     where = f"wave {r['current_wave'] + 1}/{count}" if r["current_wave"] < count else f"{count} wave(s)"
+    failed = f"  {r['failed_clusters']} failed cluster(s)" if r.get("failed_clusters") else ""
     lines = [f"{r.get('kind', 'rollout')} {r['id']}  {r['addon']}  {r['chart']} {r['version']}  "
-             f"generation {r['generation']}  state {r['state']}  {where}"]
+             f"generation {r['generation']}  state {r['state']}  {where}{failed}"]
     if r.get("message"):
         lines.append(f"  {r['message']}")
     rows = {id(t): _target_row(t) for w in r["waves"] for t in w["targets"]}
@@ -209,7 +217,7 @@ def status(name: str, follow: bool) -> None:
     if follow and r["state"] not in FINAL:
         r = watch(r)
     click.echo(render_rollout(r))
-    if follow and r["state"] != "succeeded":
+    if follow and r["state"] != "succeeded":  # succeeded-with-failures too: some clusters did not get it
         click.echo(f"error: rollout {r['id']} {r['state']}", err=True)
         sys.exit(1)
 

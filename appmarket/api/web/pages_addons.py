@@ -14,7 +14,8 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from appmarket.addons.documents import spec_yaml
 from appmarket.addons.schemas import AddonOut, RolloutAction, RolloutOut
 from appmarket.addons.service import SKIPPABLE
-from appmarket.api.addons import ACTIONS, FINAL, last_event_id, parse_spec, rollout_events
+from appmarket.addons.store import FINAL
+from appmarket.api.addons import ACTIONS, last_event_id, parse_spec, rollout_events
 from appmarket.api.deps import ServicesDep
 from appmarket.api.errors import status_for
 from appmarket.api.web.render import WEB_ERRORS, Req, checked_form, context, page, signed_in
@@ -105,8 +106,13 @@ async def addon_page(request: Req, name: FromPath[str], services: ServicesDep) -
 async def check_drift(request: Req, name: FromPath[str], services: ServicesDep) -> Redirect:
     principal = await signed_in(request, services)
     await checked_form(request)
-    found = await anyio.to_thread.run_sync(services.addons.check_drift, principal, name)
-    note = f"Drift check: {len(found)} cluster(s) differ" if found else "Drift check: every target matches"
+    report = await anyio.to_thread.run_sync(services.addons.check_drift, principal, name)
+    if report.status == "rollout in progress":
+        note = f"No drift check while rollout {report.rollout} is in progress"
+    elif report.drift:
+        note = f"Drift check: {len(report.drift)} cluster(s) differ"
+    else:
+        note = "Drift check: every target matches"
     return Redirect(f"/ui/addons/{quote(name)}?message={quote(note)}", status_code=303)
 
 
