@@ -95,7 +95,8 @@ def _installer(settings: Settings, db: Database, store: BlobStore, auth: AuthSer
     """The installer's graph; its worker threads start in the app lifespan, not here."""
     inst = settings.installer
     home = settings.data_path.resolve() / "helm"
-    helm = Helm(home, inst.helm, inst.operation_timeout)
+    helm = Helm(home, inst.helm, inst.operation_timeout, read_timeout=inst.read_timeout,
+                write_margin=inst.write_margin)
     resolver = ChartResolver(db, store, charts, home / "charts", inst.plain_http_registries, settings.chart_limits)
     operations = OperationStore(db)
     executor = Executor(operations, clusters, helm, resolver, inst.heartbeat_interval, inst.operation_timeout)

@@ -95,6 +95,11 @@ class InstallerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     # ``host:port`` of OCI registries served over plain HTTP (helm pulls ``oci://`` charts from them with
     # ``--plain-http``); every other registry is reached over HTTPS. A list: set it in the TOML file.
     plain_http_registries: list[str] = []
+    # helm waits forever on a cluster that accepts connections and never answers, so every helm call is
+    # bounded: a read (status, history, values, manifest) by ``read_timeout`` seconds, a change by its own
+    # --timeout plus ``write_margin``. Past the bound helm is stopped and the cluster counts as unreachable.
+    read_timeout: float = 30.0
+    write_margin: float = 60.0
 
 
 class AddonSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -3,12 +3,8 @@ injected clock, and ticking the controller until a condition holds."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +21,7 @@ from appmarket.services import Services
 from appmarket.settings import AddonSettings, Settings
 from tests.installer_helpers import demo_tgz, fast
 from tests.kubeapi.server import KubeApiServer
+from tests.kubeapi.silent import SilentCluster
 
 TOKEN = "kube-secret-token"
 T0 = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -45,7 +42,8 @@ class Env:
     """An AppMarket (installer workers running, addon controller ticked by hand) and its clusters."""
 
     def __init__(self, settings: Settings, token: str, tmp: Path) -> None:
-        self.settings = msgspec.structs.replace(fast(settings, workers=4),
+        # A silent cluster answers nothing: helm reads give up after 3 s.
+        self.settings = msgspec.structs.replace(fast(settings, workers=4, read_timeout=3),
                                                 addons=AddonSettings(interval=0, drift_interval=3600))
         self.token = token
         self.tmp = tmp
@@ -62,7 +60,6 @@ class Env:
         self.signed_in = False
         self.client.__enter__()
         self.services.addons.controller.clock = self.clock
-        self.services.addons.controller.runner.read_timeout = 3  # a silent cluster answers nothing: give up soon
 
     def close(self) -> None:
         if self.client is not None:
@@ -176,52 +173,6 @@ class Env:
                 return op.state
             time.sleep(0.1)
         raise AssertionError(f"operation {op_id} did not finish")
-
-
-class SilentCluster:
-    """A dead cluster of the worst kind: where its API server was, connections are accepted and TLS is
-    negotiated (with the server's own certificate), then nothing ever answers, so helm waits forever."""
-
-    def __init__(self, kube: KubeApiServer) -> None:
-        kube.go_down()
-        ctx = kube._tls_ctx  # the emulator's own server certificate, so clients get as far as HTTP
-        assert ctx is not None
-        self.ctx: ssl.SSLContext = ctx
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", kube.port))
-        self.sock.listen(64)
-        self.held: list[socket.socket] = []
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
-
-    def _hold(self, conn: socket.socket) -> None:
-        try:
-            tls = self.ctx.wrap_socket(conn, server_side=True)
-            self.held.append(tls)
-            while tls.recv(65536):
-                pass
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        """Hang up on everyone (helm then fails at once) and free the port for ``come_up``."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close alone would not
-        self.sock.close()
-        for conn in self.held:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
 
 
 def spec(version: str = "0.1.0", **kw: Any) -> AddonSpec:

@@ -11,8 +11,9 @@ import pytest
 from appmarket.addons.schemas import AddonSpec, RolloutAction, Strategy
 from appmarket.cli.addons import render_rollout
 from appmarket.errors import Conflict
-from tests.addons_helpers import Env, SilentCluster, env, spec  # noqa: F401 - fixtures
+from tests.addons_helpers import Env, env, spec  # noqa: F401 - fixtures
 from tests.kubeapi.samples import make_workloads_chart
+from tests.kubeapi.silent import SilentCluster
 from tests.support.charts import make_chart_tgz
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

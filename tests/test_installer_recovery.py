@@ -25,6 +25,7 @@ from tests.installer_helpers import (  # noqa: F401 - fixtures
     wait_op,
 )
 from tests.kubeapi.server import KubeApiServer
+from tests.kubeapi.silent import SilentCluster
 from tests.support.app import start_server, stop_server
 
 # What a test checks of processes, files and logs is the same whatever the database: SQLite only.
@@ -179,3 +180,25 @@ def test_cancel_queued_and_running_operations(api: Api, kube: KubeApiServer, set
     rel = api.get(f"{BASE}/web").json()
     assert rel["active_operation_id"] is None and rel["status"] in ("failed", "pending-upgrade")
     assert api.post(f"/api/v1/operations/{op['id']}/cancel").status_code == 409
+
+
+@pytest.mark.parametrize("installer_overrides", [{"read_timeout": 2.0, "write_margin": 2.0}])
+def test_silent_cluster_fails_the_operation_instead_of_hanging(api: Api, kube: KubeApiServer,  # noqa: F811
+                                                               settings: Settings) -> None:
+    """A cluster that accepts connections and never answers: helm would wait forever; the bound stops it."""
+    api.run(api.post(f"{BASE}/web", {"chart": "library/demo"}))
+    silent = SilentCluster(kube)
+    try:
+        r = api.patch(f"{BASE}/web", {"values": {"message": "never"}, "timeout": 3})
+        op = wait_op(api.get, r.json()["id"], timeout=60)
+        assert op["state"] == "failed", op
+        assert "unreachable" in op["message"] and "no answer within" in op["message"], op["message"]
+        assert silent.connections > 0  # helm really tried
+        wait_for(lambda: helm_pids(settings.data_dir) == [], timeout=15)  # no helm left hanging
+        rel = api.get(f"{BASE}/web").json()
+        assert rel["active_operation_id"] is None  # the release is free for the next request
+    finally:
+        silent.close()
+    kube.come_up()
+    op = api.run(api.patch(f"{BASE}/web", {"values": {"message": "back"}}))
+    assert op["revision_after"] == 2

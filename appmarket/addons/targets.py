@@ -9,8 +9,6 @@ a controller restarted between submitting and recording finds the same operation
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine
@@ -24,7 +22,7 @@ from appmarket.addons.schemas import AddonSpec
 from appmarket.addons.store import AddonStore
 from appmarket.auth.schemas import Principal
 from appmarket.db.addons import Rollout, RolloutTarget
-from appmarket.errors import AppMarketError, NotFound, Upstream
+from appmarket.errors import AppMarketError, NotFound
 from appmarket.installer import health
 from appmarket.installer import helm as helm_mod
 from appmarket.installer.cluster_registry import ClusterRegistry
@@ -60,12 +58,11 @@ def unreachable_message(message: str) -> bool:
 
 class TargetRunner:
     def __init__(self, store: AddonStore, releases: ReleaseService, clusters: ClusterRegistry,
-                 operation_timeout: float = 600.0, read_timeout: float = 30.0) -> None:
+                 operation_timeout: float = 600.0) -> None:
         self.store = store
         self.releases = releases
         self.clusters = clusters
         self.operation_timeout = operation_timeout  # seconds (of the controller's clock) a change or undo may take
-        self.read_timeout = read_timeout  # seconds (real ones) a helm status/history read may take
 
     # -- starting -------------------------------------------------------------------------------------
 
@@ -220,21 +217,10 @@ class TargetRunner:
         return self._read(kubeconfig, lambda kc: self.releases.helm.history(kc, release_name(spec), spec.namespace))
 
     def _read(self, kubeconfig: dict[str, Any], call: Callable[[Path], Coroutine[Any, Any, T]]) -> T:
-        """One helm read, bounded by ``read_timeout``: helm waits forever on a cluster that accepts
-        connections and never answers, and a health gate or drift check must not hang the controller."""
-        async def bounded(kc: Path) -> T:
-            task = asyncio.ensure_future(call(kc))
-            done, _ = await asyncio.wait({task}, timeout=self.read_timeout)
-            if done:
-                return task.result()
-            helm_mod.terminate(kc)  # pyhelm3 runs helm under sh -c: cancelling alone stops only the shell
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, AppMarketError):
-                await task
-            raise Upstream(f"kubernetes cluster unreachable: no answer within {self.read_timeout:g}s")
-
+        """One helm read through a private kubeconfig file; the helm adapter bounds it (installer.read_timeout),
+        so a cluster that accepts connections and never answers cannot hang a health gate or drift check."""
         with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-            return helm_mod.run(bounded(kc))
+            return helm_mod.run(call(kc))
 
     # -- undoing --------------------------------------------------------------------------------------
 

@@ -82,8 +82,11 @@ class Executor:
         kubeconfig: dict[str, Any] | None = None
         try:
             kubeconfig = self.clusters.kubeconfig(rel.cluster)
-            with kubeconfig_file(yaml.safe_dump(kubeconfig)) as kc:
-                asyncio.run(self._run(op, rel, kc, kubeconfig))
+            text = yaml.safe_dump(kubeconfig)
+            # Two private files: helm processes are stopped by their kubeconfig path, so a progress read
+            # that times out must never stop the change it watches (and a cancel stops both).
+            with kubeconfig_file(text) as kc, kubeconfig_file(text) as poll_kc:
+                asyncio.run(self._run(op, rel, kc, kubeconfig, poll_kc))
         except HelmFailed as exc:
             self._failed(op, rel, exc, kubeconfig)
         except PreflightFailed as exc:
@@ -137,7 +140,7 @@ class Executor:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await poll
 
-    async def _run(self, op: Operation, rel: Release, kc: Path, kubeconfig: dict[str, Any]) -> None:
+    async def _run(self, op: Operation, rel: Release, kc: Path, kubeconfig: dict[str, Any], poll_kc: Path) -> None:
         p = op.params
         op_id = op.id or 0
         secrets = secrets_of(kubeconfig)
@@ -155,7 +158,7 @@ class Executor:
                     result = await self._beating(op_id, self.helm.install_or_upgrade(
                         kc, rel.name, rel.namespace, package, values, atomic=bool(p.get("atomic")),
                         wait=bool(p.get("wait")), timeout=p.get("timeout"), description=p.get("description"),
-                        scrub=secrets), kc, self._progress(op, rel, kc, kubeconfig))
+                        scrub=secrets), kc, self._progress(op, rel, poll_kc, kubeconfig))
             info = result.get("info", {})
             revision = int(result.get("version", 0))
             self.store.finish(op_id, "succeeded", f"{info.get('status', 'deployed')}: revision {revision}",
@@ -169,7 +172,8 @@ class Executor:
             await ev("helm", f"helm rollback {rel.name} {p.get('revision') or '(previous)'} -n {rel.namespace}")
             await self._beating(op_id, self.helm.rollback(kc, rel.name, rel.namespace, p.get("revision"),
                                                           wait=bool(p.get("wait")), timeout=p.get("timeout"),
-                                                          scrub=secrets), kc, self._progress(op, rel, kc, kubeconfig))
+                                                          scrub=secrets),
+                                kc, self._progress(op, rel, poll_kc, kubeconfig))
         elif op.kind == "uninstall":
             await ev("helm", f"helm uninstall {rel.name} -n {rel.namespace}")
             await self._beating(op_id, self.helm.uninstall(kc, rel.name, rel.namespace, wait=bool(p.get("wait")),

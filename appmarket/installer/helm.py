@@ -12,6 +12,7 @@ wrapper script sets them and ``exec``s the real binary, since pyhelm3 passes no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import json
 import os
@@ -70,7 +71,7 @@ def find_helm(configured: str = "") -> str:
     return shutil.which("helm") or "helm"
 
 
-def terminate(kubeconfig: Path) -> int:
+def terminate(kubeconfig: Path, sig: int = signal.SIGTERM) -> int:
     """SIGTERM the helm processes using ``kubeconfig`` (unique per operation); returns how many.
 
     pyhelm3 runs helm under ``sh -c``, so cancelling its task would only stop the shell; the private
@@ -83,11 +84,28 @@ def terminate(kubeconfig: Path) -> int:
             continue
         try:
             if needle in (entry / "cmdline").read_bytes():
-                os.kill(int(entry.name), signal.SIGTERM)
+                os.kill(int(entry.name), sig)
                 count += 1
         except (OSError, ValueError):
             continue
     return count
+
+
+STOP_GRACE = 5.0  # seconds helm gets to exit after SIGTERM
+
+
+async def _stop(task: asyncio.Future[Any], kubeconfig: Path | None) -> None:
+    """Stop a helm command still running: its processes first, then the pyhelm3 task waiting on them."""
+    if kubeconfig is not None:
+        terminate(kubeconfig)
+        # helm cleans up on SIGTERM, which on a silent cluster may hang too: then it is killed.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE)
+        if not task.done():
+            terminate(kubeconfig, signal.SIGKILL)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
@@ -101,10 +119,15 @@ def manifest_diff(old: str, new: str, old_label: str, new_label: str) -> str:
 class Helm:
     """helm operations against one cluster, given the path of its private kubeconfig file."""
 
-    def __init__(self, home: Path, binary: str = "", default_timeout: int = 300, history_max: int = 20) -> None:
+    def __init__(self, home: Path, binary: str = "", default_timeout: int = 300, history_max: int = 20,
+                 read_timeout: float = 30.0, write_margin: float = 60.0) -> None:
         self.home = home
         self.default_timeout = default_timeout
         self.history_max = history_max
+        # helm waits forever on a cluster that accepts connections and never answers: every call is
+        # bounded, reads by ``read_timeout``, changes by their own --timeout plus ``write_margin``.
+        self.read_timeout = read_timeout
+        self.write_margin = write_margin
         home.mkdir(parents=True, exist_ok=True)
         self.executable = str(home / "helm")
         # HOME too: client-go keeps its discovery cache in $HOME/.kube/cache.
@@ -124,9 +147,28 @@ class Helm:
     def _timeout(self, seconds: int | None) -> str:
         return f"{seconds or self.default_timeout}s"
 
-    async def _call(self, coro: Coroutine[Any, Any, T], scrub: tuple[str, ...]) -> T:
+    def _write_limit(self, seconds: int | None) -> float:
+        return (seconds or self.default_timeout) + self.write_margin
+
+    async def _call(self, coro: Coroutine[Any, Any, T], scrub: tuple[str, ...], *,
+                    kubeconfig: Path | None = None, limit: float | None = None) -> T:
+        """Await one helm command, at most ``limit`` seconds (default ``read_timeout``).
+
+        Past the limit the helm processes of ``kubeconfig`` are stopped (pyhelm3 runs helm under ``sh -c``:
+        cancelling the task alone would only stop the shell) and the call fails as an unreachable cluster.
+        """
+        bound = self.read_timeout if limit is None else limit
+        task = asyncio.ensure_future(coro)
         try:
-            return await coro
+            done, _ = await asyncio.wait({task}, timeout=bound)
+        except asyncio.CancelledError:
+            await _stop(task, kubeconfig)
+            raise
+        if not done:
+            await _stop(task, kubeconfig)
+            raise HelmFailed(f"kubernetes cluster unreachable: helm got no answer within {bound:g}s")
+        try:
+            return task.result()
         except errors.ReleaseNotFoundError as exc:
             raise NotFound("release not found") from exc
         except errors.Error as exc:
@@ -154,7 +196,7 @@ class Helm:
                 args.append("--plain-http")
             if chart.version:
                 args += ["--version", chart.version]
-            await self._call(Command(executable=self.executable).run(args), ())
+            await self._call(Command(executable=self.executable).run(args), (), limit=self._write_limit(None))
             packages = sorted(Path(tmp).glob("*.tgz"))
             if len(packages) != 1:
                 raise HelmFailed(f"helm pull {chart.ref} left {len(packages)} packages, expected one")
@@ -174,24 +216,26 @@ class Helm:
         result = await self._call(self._cmd(kubeconfig).install_or_upgrade(
             name, str(package), values, atomic=atomic, create_namespace=True, namespace=namespace,
             reset_values=True, wait=wait, timeout=self._timeout(timeout), dry_run=dry_run,
-            description=description), scrub)
+            description=description), scrub, kubeconfig=kubeconfig, limit=self._write_limit(timeout))
         return dict(result)
 
     async def rollback(self, kubeconfig: Path, name: str, namespace: str, revision: int | None, *,
                        wait: bool = False, timeout: int | None = None, scrub: tuple[str, ...] = ()) -> None:
         await self._call(self._cmd(kubeconfig).rollback(name, revision, namespace=namespace, wait=wait,
-                                                        timeout=self._timeout(timeout), cleanup_on_fail=True), scrub)
+                                                        timeout=self._timeout(timeout), cleanup_on_fail=True), scrub,
+                         kubeconfig=kubeconfig, limit=self._write_limit(timeout))
 
     async def uninstall(self, kubeconfig: Path, name: str, namespace: str, *, wait: bool = False,
                         timeout: int | None = None, scrub: tuple[str, ...] = ()) -> None:
         await self._call(self._cmd(kubeconfig).uninstall(name, namespace=namespace, wait=wait,
-                                                         timeout=self._timeout(timeout)), scrub)
+                                                         timeout=self._timeout(timeout)), scrub,
+                         kubeconfig=kubeconfig, limit=self._write_limit(timeout))
 
     async def status(self, kubeconfig: Path, name: str, namespace: str) -> dict[str, Any] | None:
         """helm's status record without the live resources, or None when helm knows no such release."""
         try:
             out = await self._call(self._cmd(kubeconfig).run(
-                ["status", name, "--namespace", namespace, "--output", "json"]), ())
+                ["status", name, "--namespace", namespace, "--output", "json"]), (), kubeconfig=kubeconfig)
         except NotFound:
             return None
         doc: dict[str, Any] = json.loads(out)
@@ -204,7 +248,7 @@ class Helm:
         try:
             out: bytes = await self._call(self._cmd(kubeconfig).run(
                 ["get", "all", name, "--namespace", namespace, "--template",
-                 "{{ .Release.Info.Status }}\n{{ .Release.Manifest }}"]), ())
+                 "{{ .Release.Info.Status }}\n{{ .Release.Manifest }}"]), (), kubeconfig=kubeconfig)
         except NotFound:
             return None
         status, _, manifest = out.decode().partition("\n")
@@ -213,7 +257,8 @@ class Helm:
     async def history(self, kubeconfig: Path, name: str, namespace: str) -> list[dict[str, Any]]:
         """Revisions, oldest first; empty when helm knows no such release."""
         try:
-            items = await self._call(self._cmd(kubeconfig).history(name, namespace=namespace), ())
+            items = await self._call(self._cmd(kubeconfig).history(name, namespace=namespace), (),
+                                     kubeconfig=kubeconfig)
         except NotFound:
             return []
         return sorted((dict(i) for i in items), key=lambda i: int(i["revision"]))
@@ -221,21 +266,21 @@ class Helm:
     async def values(self, kubeconfig: Path, name: str, namespace: str, *, revision: int | None = None,
                      computed: bool = False) -> dict[str, Any]:
         out = await self._call(self._cmd(kubeconfig).get_values(name, namespace=namespace, revision=revision,
-                                                                computed=computed), ())
+                                                                computed=computed), (), kubeconfig=kubeconfig)
         return dict(out)
 
     async def manifest(self, kubeconfig: Path, name: str, namespace: str, revision: int | None = None) -> str:
         args = ["get", "manifest", name, "--namespace", namespace]
         if revision is not None:
             args += ["--revision", str(revision)]
-        out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
+        out: bytes = await self._call(self._cmd(kubeconfig).run(args), (), kubeconfig=kubeconfig)
         return out.decode()
 
     async def notes(self, kubeconfig: Path, name: str, namespace: str, revision: int | None = None) -> str:
         args = ["get", "notes", name, "--namespace", namespace]
         if revision is not None:
             args += ["--revision", str(revision)]
-        out: bytes = await self._call(self._cmd(kubeconfig).run(args), ())
+        out: bytes = await self._call(self._cmd(kubeconfig).run(args), (), kubeconfig=kubeconfig)
         return out.decode()
 
 
