@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from appmarket.api.oci_body import parse_content_range, parse_range
+from appmarket.api.oci_body import DownloadPacer, parse_content_range, parse_range
 from appmarket.errors import Invalid
 from appmarket.repo.oci import codes
 from appmarket.repo.oci.helm import helm_config_json
 from appmarket.repo.oci.manifest import DOCKER_LIST, HELM_CONFIG, OCI_INDEX, OCI_MANIFEST, parse_manifest
 from appmarket.repo.oci.reference import chart_tag, check_digest, check_name, check_tag
+from appmarket.storage.base import CHUNK_SIZE
 
 D = "sha256:" + "a" * 64
 
@@ -96,3 +97,15 @@ def test_ranges() -> None:
 def test_helm_config_uses_helms_field_order() -> None:
     cfg = helm_config_json({"apiVersion": "v2", "version": "1.0.0", "name": "x", "appVersion": "2"})
     assert cfg == b'{"name":"x","version":"1.0.0","apiVersion":"v2","appVersion":"2"}'
+
+
+def test_download_pacer_keeps_large_chunks_to_few_streams() -> None:
+    pacer = DownloadPacer(fast_chunk=8 * CHUNK_SIZE, fast_streams=2)
+    assert pacer.chunk_size() == 8 * CHUNK_SIZE
+    a, b = pacer.counted(iter([b"a", b"a"])), pacer.counted(iter([b"b"]))
+    assert next(a) == b"a" and next(b) == b"b"  # two downloads running
+    assert pacer.chunk_size() == CHUNK_SIZE  # a third gets the storage default
+    assert list(b) == []  # one finishes
+    assert pacer.chunk_size() == 8 * CHUNK_SIZE
+    a.close()  # a client that hung up mid-download
+    assert pacer._active == 0

@@ -164,6 +164,19 @@ def test_ranged_reads(store: BlobStore) -> None:
         store.open("r", -1)
 
 
+def test_reads_in_the_chunk_size_asked(store: BlobStore) -> None:
+    data = os.urandom(2 * CHUNK_SIZE + 5)
+    store.put_bytes("c", data)
+    for chunk_size, offset, length in [(4 * CHUNK_SIZE, 0, None), (1000, 3, 4500), (CHUNK_SIZE // 2, 7, None)]:
+        pieces = list(store.open("c", offset, length, chunk_size))
+        end = None if length is None else offset + length
+        assert b"".join(pieces) == data[offset:end]
+        assert all(0 < len(p) <= chunk_size for p in pieces)
+        assert len(pieces[0]) == min(chunk_size, len(data[offset:end]))  # full pieces, not the default size
+    with pytest.raises(Invalid):
+        store.open("c", 0, None, 0)
+
+
 def test_missing_objects(store: BlobStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.open("missing/k")  # before iterating: a handler can answer 404 before streaming

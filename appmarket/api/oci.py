@@ -24,7 +24,7 @@ from litestar.response import Redirect, Stream
 from appmarket.api.conditional import not_modified
 from appmarket.api.deps import PrincipalDep, ServicesDep, provide_principal
 from appmarket.api.errors import PROBLEM_HANDLERS
-from appmarket.api.oci_body import parse_content_range, parse_range, read_limited, stream_into
+from appmarket.api.oci_body import DOWNLOADS, parse_content_range, parse_range, read_limited, stream_into
 from appmarket.api.registry_auth import Caller, caller_async, challenge, token_get, token_post
 from appmarket.errors import AppMarketError, Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized
 from appmarket.repo.oci import codes
@@ -199,8 +199,9 @@ async def blob(request: Req, services: Services, caller: Caller, m: re.Match[str
         headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{info.size}"
     if request.method == "HEAD":
         return Response(b"", status_code=status, media_type="application/octet-stream", headers=headers)
-    chunks = await anyio.to_thread.run_sync(services.store.open, key, offset, length)
-    return Stream(chunks, status_code=status, media_type="application/octet-stream", headers=headers)
+    chunks = await anyio.to_thread.run_sync(services.store.open, key, offset, length, DOWNLOADS.chunk_size())
+    return Stream(DOWNLOADS.counted(chunks), status_code=status, media_type="application/octet-stream",
+                  headers=headers)
 
 
 # -- manifests and discovery ------------------------------------------------------------------------------

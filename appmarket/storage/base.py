@@ -81,8 +81,9 @@ class BlobStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> int:
         """Small objects (index caches, markers): same guarantees as ``put``."""
 
-    def open(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        """Yield the object's bytes (from ``offset``, at most ``length``) in chunks.
+    def open(self, key: str, offset: int = 0, length: int | None = None,
+             chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Yield the object's bytes (from ``offset``, at most ``length``) in chunks of ``chunk_size``.
 
         Raises ``ObjectNotFound`` before the first chunk when the key is missing.
         """

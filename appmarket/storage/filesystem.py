@@ -224,14 +224,15 @@ class FilesystemStore:
     def put_bytes(self, key: str, data: bytes) -> int:
         return self.put(key, io.BytesIO(data), len(data))
 
-    def open(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        if offset < 0 or (length is not None and length < 0):
-            raise Invalid(f"{key}: negative offset or length")
+    def open(self, key: str, offset: int = 0, length: int | None = None,
+             chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        if offset < 0 or (length is not None and length < 0) or chunk_size <= 0:
+            raise Invalid(f"{key}: negative offset or length, or no chunk size")
         path, _ = self._file(key)  # raise ObjectNotFound now, not at the first chunk
-        return self._chunks(key, path, offset, length)
+        return self._chunks(key, path, offset, length, chunk_size)
 
     @staticmethod
-    def _chunks(key: str, path: Path, offset: int, length: int | None) -> Iterator[bytes]:
+    def _chunks(key: str, path: Path, offset: int, length: int | None, chunk_size: int) -> Iterator[bytes]:
         try:
             fh = path.open("rb")
         except FileNotFoundError as exc:
@@ -240,7 +241,7 @@ class FilesystemStore:
             fh.seek(offset)
             remaining = length
             while remaining is None or remaining > 0:
-                chunk = fh.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+                chunk = fh.read(chunk_size if remaining is None else min(chunk_size, remaining))
                 if not chunk:
                     return
                 if remaining is not None:

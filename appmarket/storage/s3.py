@@ -87,14 +87,14 @@ def _blob(buf: bytearray) -> bytes:
 class _BodyChunks(Iterator[bytes]):
     """Yields a GetObject body in chunks and always returns its connection to the pool."""
 
-    def __init__(self, key: str, body: StreamingBody | None) -> None:
-        self._key, self._body = key, body
+    def __init__(self, key: str, body: StreamingBody | None, chunk_size: int = CHUNK_SIZE) -> None:
+        self._key, self._body, self._chunk_size = key, body, chunk_size
 
     def __next__(self) -> bytes:
         if self._body is None:
             raise StopIteration
         with _s3_errors(self._key):
-            data = self._body.read(CHUNK_SIZE)
+            data = self._body.read(self._chunk_size)
         if not data:
             self.close()
             raise StopIteration
@@ -358,13 +358,14 @@ class S3Store:
     def put_bytes(self, key: str, data: bytes) -> int:
         return self.put(key, io.BytesIO(data), len(data))
 
-    def open(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+    def open(self, key: str, offset: int = 0, length: int | None = None,
+             chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         full = self.full_key(key)
-        if offset < 0 or (length is not None and length < 0):
-            raise Invalid(f"{key}: negative offset or length")
+        if offset < 0 or (length is not None and length < 0) or chunk_size <= 0:
+            raise Invalid(f"{key}: negative offset or length, or no chunk size")
         if length == 0:
             self.stat(key)
-            return _BodyChunks(key, None)
+            return _BodyChunks(key, None, chunk_size)
         end = "" if length is None else str(offset + length - 1)
         # A whole read sends no Range: "bytes=0-" on an empty object is a 416 on S3.
         whole = offset == 0 and length is None
@@ -375,8 +376,8 @@ class S3Store:
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "InvalidRange":
                     raise
-                return _BodyChunks(key, None)  # offset at or past the end: no bytes, like a file
-        return _BodyChunks(key, obj["Body"])
+                return _BodyChunks(key, None, chunk_size)  # offset at or past the end: no bytes, like a file
+        return _BodyChunks(key, obj["Body"], chunk_size)
 
     def get_bytes(self, key: str) -> bytes:
         return b"".join(self.open(key))
