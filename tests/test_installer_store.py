@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from appmarket.db.engine import Database, make_engine
 from appmarket.db.installer import Operation
@@ -37,6 +39,21 @@ def store(database_url: str) -> Any:
     db = Database(make_engine(database_url))
     yield OperationStore(db)
     db.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the database-wide write lock is SQLite's
+def test_an_idle_claim_takes_no_write_lock(database_url: str) -> None:
+    """Idle workers poll every second: with nothing queued they must not queue on SQLite's write lock."""
+    db = Database(make_engine(database_url))
+    store = OperationStore(db)
+    try:
+        with db.write() as holder:  # another writer holds BEGIN IMMEDIATE
+            holder.exec(select(Operation).limit(1)).all()
+            done = threading.Event()
+            threading.Thread(target=lambda: (store.claim("w0"), done.set()), daemon=True).start()
+            assert done.wait(5), "an idle claim waited for the write lock"
+    finally:
+        db.dispose()
 
 
 def test_claims_one_operation_per_release_in_order(store: OperationStore) -> None:

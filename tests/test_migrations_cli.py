@@ -65,3 +65,4 @@ def test_push_cli_reports_unreachable_server(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0
     assert "cannot reach" in proc.stderr
+

@@ -118,3 +118,21 @@ def test_streamed_digest_mismatch_stores_nothing(live_server: LiveServer, replic
     r = httpx.post(f"{url}/v2/team-a/app/blobs/uploads/?digest={claimed}", content=data, headers=auth, timeout=60)
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
     assert _left_behind(replica, claimed) == [] and _left_behind(replica, sha(data)) == []
+
+
+def test_a_session_stages_nothing_until_its_first_chunk(live_server: LiveServer, replica: Services) -> None:
+    """POST then PUT of a small blob (helm, oras) is the common push: its session never touches staging."""
+    auth = basic("admin", live_server.token)
+    with httpx.Client(base_url=live_server.url, headers=auth, follow_redirects=True) as c:  # S3: presigned
+        assert c.post("/api/v1/projects", json={"name": "lazy"}).status_code == 201
+        location = c.post("/v2/lazy/app/blobs/uploads/").headers["location"]
+        assert list(replica.store.writers(paths.UPLOADS_PREFIX)) == []
+        assert c.get(location).headers["range"] == "0-0"  # status of an empty session still answers
+        data = os.urandom(1000)
+        r = c.patch(location, content=data[:600], headers={"Content-Type": "application/octet-stream",
+                                                             "Content-Range": "0-599"})
+        assert r.status_code == 202 and r.headers["range"] == "0-599"
+        r = c.put(r.headers["location"], params={"digest": sha(data)}, content=data[600:],
+                  headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 201, r.text
+        assert c.get(f"/v2/lazy/app/blobs/{sha(data)}").content == data

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 _IMMEDIATE = "appmarket_immediate"
+_AUTOCOMMIT = "appmarket_autocommit"
 
 
 def make_engine(url: str) -> Engine:
@@ -26,8 +27,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite connections are cheap and each request thread (anyio runs up to 40) holds one for a
+        # moment: a pool smaller than that closes and reopens connections (and their PRAGMAs) under load.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=16, max_overflow=16)
+                               pool_size=48, max_overflow=16)
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -61,8 +64,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_AUTOCOMMIT, False):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")
 
 
 class Database:
@@ -76,6 +81,13 @@ class Database:
     def read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A Core connection for one read statement, for hot paths: one statement is consistent on its own,
+        so SQLite runs it without the BEGIN and ROLLBACK a transaction would cost."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**{_AUTOCOMMIT: True}) if self.is_sqlite else conn
 
     @contextmanager
     def write(self) -> Iterator[Session]:

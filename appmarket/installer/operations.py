@@ -124,7 +124,14 @@ class OperationStore:
     # -- workers --------------------------------------------------------------------------------------
 
     def claim(self, worker: str) -> tuple[Operation, Release] | None:
-        """Take the oldest runnable queued operation, marking it running and its release busy."""
+        """Take the oldest runnable queued operation, marking it running and its release busy.
+
+        An idle worker polls: a read first, so polling takes no write lock (on SQLite, one for the whole
+        database) while nothing is queued.
+        """
+        with self.db.read() as s:
+            if s.exec(select(Operation.id).where(Operation.state == "queued").limit(1)).first() is None:
+                return None
         earlier = aliased(Operation)
         first_of_release = ~select(earlier.id).where(
             earlier.release_id == Operation.release_id, earlier.state == "queued",

@@ -235,7 +235,7 @@ class ManifestService(RegistryBase):
         else:
             stmt = stmt.join(t, (t.c.repository == m.c.repository) & (t.c.digest == m.c.digest)).where(
                 t.c.name == reference)
-        with self._db.engine.connect() as conn:
+        with self._db.statement() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFound(f"manifest {reference} not found in {repository}", code=codes.MANIFEST_UNKNOWN)

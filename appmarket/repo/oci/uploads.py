@@ -109,8 +109,6 @@ class UploadService(RegistryBase):
     def start(self, principal: Principal, repository: str) -> UploadState:
         project = self.project_for(principal, repository, Action.PUSH)
         upload_id = secrets.token_urlsafe(24)
-        writer = self._store.writer(paths.upload_key(upload_id))
-        writer.close()
         now = utcnow()
         with self._write() as s:
             s.connection().execute(_INSERT, {"id": upload_id, "project_id": project.id, "repository": repository,
@@ -132,10 +130,13 @@ class UploadService(RegistryBase):
         return row
 
     def _writer(self, upload_id: str) -> Writer:
+        """The staged bytes of a session whose row was checked; created at the first chunk, not at the
+        start, so the common POST + PUT of a small blob (helm, oras) never stages anything."""
+        key = paths.upload_key(upload_id)
         try:
-            return self._store.writer(paths.upload_key(upload_id), append=True)
-        except ObjectNotFound as exc:
-            raise NotFound(f"upload {upload_id!r} has no staged bytes", code=codes.BLOB_UPLOAD_UNKNOWN) from exc
+            return self._store.writer(key, append=True)
+        except ObjectNotFound:
+            return self._store.writer(key)
 
     def status(self, principal: Principal, repository: str, upload_id: str) -> UploadState:
         self.project_for(principal, repository, Action.PUSH)
