@@ -45,16 +45,20 @@ def test_selector_and_version_changed_in_one_apply(env: Env, on_unmatch: str) ->
     assert (report.status, report.drift) == ("checked", [])  # c3 is no target: its 0.1.0 is no drift
 
 
-@SQLITE
-def test_uninstall_from_a_dead_cluster_keeps_it_a_member_until_done(env: Env) -> None:  # noqa: F811
+def _halt_uninstall_on_dead_cluster(env: Env) -> None:  # noqa: F811 - the fixture, passed on
+    """c1 and c2 get the addon; then c2 dies and leaves the selector, so its uninstall halts."""
     env.add_cluster("c1", {"env": "prod"})
     env.add_cluster("c2", {"env": "prod"})
     env.apply(spec(targets="env=prod"))
     env.until(lambda: env.state() == "succeeded")
-
     env.kubes["c2"].go_down()
     env.label("c2", {"env": "dev"})
     env.until(lambda: env.latest().kind == "targets" and env.state() == "halted")
+
+
+@SQLITE
+def test_uninstall_from_a_dead_cluster_keeps_it_a_member_until_done(env: Env) -> None:  # noqa: F811
+    _halt_uninstall_on_dead_cluster(env)
     assert env.targets() == {"c2": "unreachable"}
     assert env.members() == ["c1", "c2"]  # halted: the addon is still there
     halted = env.latest().id
@@ -74,13 +78,7 @@ def test_uninstall_from_a_dead_cluster_keeps_it_a_member_until_done(env: Env) ->
 
 @SQLITE
 def test_skipping_an_uninstall_leaves_the_addon_there_for_good(env: Env) -> None:  # noqa: F811
-    env.add_cluster("c1", {"env": "prod"})
-    env.add_cluster("c2", {"env": "prod"})
-    env.apply(spec(targets="env=prod"))
-    env.until(lambda: env.state() == "succeeded")
-    env.kubes["c2"].go_down()
-    env.label("c2", {"env": "dev"})
-    env.until(lambda: env.latest().kind == "targets" and env.state() == "halted")
+    _halt_uninstall_on_dead_cluster(env)
     env.services.addons.act(env.admin, "agent", "skip", RolloutAction(clusters=["c2"]))
     assert env.members() == ["c1"]  # a person's decision, as on_unmatch: keep
     env.until(lambda: env.state() == "succeeded")
